@@ -1,0 +1,21 @@
+/* cli.h: the subcommands of the gemma4 executable and the helpers they share. */
+#ifndef G4_CLI_H
+#define G4_CLI_H
+
+#include "gemma4.h"
+
+#include <stdint.h>
+
+/* gemma4 eval -m MODEL --tokens LIST [--logits OUT.f32] [--batch N] [--greedy K] */
+int cmd_eval(int argc, char **argv);
+/* gemma4 -m MODEL (--tokens LIST | -p TEXT) [-n N]: one-shot generation */
+int cmd_generate(int argc, char **argv);
+
+/* Parses "2,105,9" into a malloc'd array; returns the count, or -1 with a message on stderr. */
+int cli_parse_tokens(const char *s, int32_t **out);
+/* Parses a positive integer option value; -1 with a message on stderr if invalid. */
+int cli_parse_int(const char *opt, const char *s, int lo, int hi);
+/* Prints "gemma4: MSG" to stderr and returns 1 (the exit status of a failed command). */
+int cli_fail(const char *fmt, ...);
+
+#endif
