@@ -116,7 +116,7 @@ static int gguf_per_layer(const g4_gguf *g, const char *key, int n_layers, int *
         return g4_error("metadata %s has %llu entries for %d layers", key, (unsigned long long)kv->arr_n, n_layers);
     for (int l = 0; l < n_layers; l++) {
         int64_t v;
-        if (g4_gguf_arr_get_i64(kv, (uint64_t)l, &v)) return g4_error_prefix("metadata %s", key);
+        if (g4_gguf_arr_get_i64(kv, (uint64_t)l, &v) < 0) return g4_error_prefix("metadata %s", key);
         if (v < 0 || v > (1 << 30)) return g4_error("metadata %s[%d] = %lld is out of range", key, l, (long long)v);
         out[l] = (int)v;
     }
@@ -164,7 +164,7 @@ int g4_config_from_gguf(g4_config *c, const g4_gguf *g) {
     for (int l = 0; l < c->n_layers; l++) {
         int64_t s = 0;
         if (pattern) {
-            if (g4_gguf_arr_get_i64(pattern, (uint64_t)l, &s)) return g4_error_prefix("sliding_window_pattern");
+            if (g4_gguf_arr_get_i64(pattern, (uint64_t)l, &s) < 0) return g4_error_prefix("sliding_window_pattern");
         } else {
             s = (l + 1) % 6 != 0 && l != c->n_layers - 1;
         }

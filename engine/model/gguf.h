@@ -65,7 +65,7 @@ int g4_gguf_get_f32(const g4_gguf *g, const char *key, float *out);
 int g4_gguf_get_bool(const g4_gguf *g, const char *key, bool *out);
 /* Copies a string value NUL-terminated into out[cap]; -1 if it does not fit or contains NUL. */
 int g4_gguf_get_str(const g4_gguf *g, const char *key, char *out, size_t cap);
-/* Integer (or bool) array element i, converted to int64. -1 if out of range. */
+/* Integer (or bool) array element i, converted to int64: 1, or -1 (error set) if out of range. */
 int g4_gguf_arr_get_i64(const g4_gguf_kv *kv, uint64_t i, int64_t *out);
 int g4_gguf_arr_get_f32(const g4_gguf_kv *kv, uint64_t i, float *out);
 
