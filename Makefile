@@ -1,0 +1,74 @@
+# Makefile: the README's two commands.
+#   make test   installs missing Debian packages, builds (release, sanitizers,
+#               fuzzers), sets up the peer engine and runs every test
+#   make chat   builds and starts gemma4 (MODEL=path to choose the model)
+# CMake does the building; this file only strings the steps together.
+
+BUILD     ?= build
+JOBS      ?= $(shell nproc)
+SHARED    := $(abspath ../shared)
+PEER_DIR  := $(abspath $(BUILD))/peer
+FUZZ_SECONDS ?= 60
+
+# Debian packages the build and the tests need (commands are checked by name
+# where they may come from elsewhere, e.g. nodejs from NodeSource).
+DEB_PACKAGES := cmake make gcc pkg-config clang libclang-rt-14-dev git \
+                libcmocka-dev libjansson-dev libopenblas-dev python3-numpy
+DEB_COMMANDS := node:nodejs npm:npm
+
+.PHONY: all deps build test test-release test-asan test-fuzz peer chat clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	for c in $(DEB_COMMANDS); do \
+	  command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "gemma4 needs these Debian packages; install them with:"; \
+	    echo "  sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The peer engine (llama.cpp) for cross-checks; tests that need it skip without it.
+peer: deps
+	@if [ -x $(PEER_DIR)/lref ]; then :; \
+	elif [ -f $(SHARED)/peer/setup.sh ]; then \
+	  sh $(SHARED)/peer/setup.sh $(PEER_DIR) || echo "peer engine unavailable: its cross-checks will skip"; \
+	else echo "../shared is absent: peer cross-checks will skip"; fi
+
+PEER_ENV := G4_PEER=$(PEER_DIR)/lref G4_PEER_LIB_DIR=$(PEER_DIR)/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+
+test-release: build peer
+	cd $(BUILD) && $(PEER_ENV) ctest --output-on-failure -j 2 --timeout 1800
+
+test-asan: deps
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DG4_SANITIZE=ON -DG4_BLAS=OFF
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && $(PEER_ENV) ctest --output-on-failure -j 2 -LE heavy --timeout 1800
+
+test-fuzz: deps
+	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DG4_FUZZ=ON -DG4_BLAS=OFF -DG4_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	cd $(BUILD)-fuzz && ctest --output-on-failure -L fuzz
+
+test: test-release test-asan test-fuzz
+
+chat: build
+	./$(BUILD)/gemma4 $(if $(MODEL),-m $(MODEL)) $(ARGS)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
