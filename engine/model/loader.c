@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void *g4_model_own(g4_model *m, void *p) {
     if (!p) {
@@ -55,7 +56,8 @@ static enum g4_type main_type(const g4_tensor_set *set) {
 static int load_hf(g4_model *m, const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (g4_config_from_hf(&m->cfg, path)) return -1;
+    if (access(path, R_OK) != 0) return g4_error("%s has no readable config.json: not a Hugging Face checkpoint directory", dir);
+    if (g4_config_from_hf(&m->cfg, path)) return g4_error_prefix("%s", dir);
     if (g4_st_open_dir(&m->st, dir)) return -1;
     m->format = "safetensors";
     return 0;
