@@ -1,0 +1,130 @@
+/* test_generated.c: models written by g4gen. The same weights stored as GGUF and
+ * as an HF directory (either prefix, sharded or not) give identical logits;
+ * quantized GGUFs stay within a measured bound of the f32 logits. */
+#include "testutil.h"
+#include "modelutil.h"
+#include "gemma4.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_TOK 40
+
+static const char *shapes[] = {"tiny", "tiny-ple", "tiny-keqv", "tiny-moe", "tiny-q", "tiny-q-ple", "tiny-q-moe"};
+
+/* Writes a model with g4gen (cached by its arguments) and returns its path. */
+static const char *generate(const char *shape, const char *format, const char *extra) {
+    static char path[8][4096];
+    static int next;
+    char *p = path[next++ & 7];
+    char tag[256];
+    snprintf(tag, sizeof tag, "%s-%s%s", shape, format, extra);
+    for (char *c = tag; *c; c++)
+        if (*c == ' ' || *c == '-') *c = '_';
+    snprintf(p, 4096, "%s/%s%s", tu_tmpdir(), tag, strcmp(format, "gguf") ? "" : ".gguf");
+    if (tu_system("%s --shape %s --format %s --out %s %s >/dev/null", tu_gen(), shape, format, p, extra) != 0)
+        fail_msg("g4gen --shape %s --format %s %s failed", shape, format, extra);
+    return p;
+}
+
+static float *logits_of(const char *path, int *vocab) {
+    g4_model *m = g4_model_load(path);
+    if (!m) fail_msg("%s", g4_last_error());
+    g4_model_info info;
+    g4_model_get_info(m, &info);
+    *vocab = info.vocab_size;
+    int32_t tok[N_TOK];
+    mu_random_tokens(tok, N_TOK, info.vocab_size, 3);
+    tok[0] = 2;
+    float *l = mu_eval(m, tok, N_TOK, 0, 0);
+    assert_non_null(l);
+    g4_model_free(m);
+    return l;
+}
+
+static void expect_identical(const char *what, const char *a, const char *b) {
+    int va, vb;
+    float *la = logits_of(a, &va), *lb = logits_of(b, &vb);
+    assert_int_equal(va, vb);
+    double d = mu_max_diff(la, lb, (size_t)N_TOK * va);
+    printf("# %-40s max diff %g\n", what, d);
+    assert_true(d == 0.0);
+    free(la);
+    free(lb);
+}
+
+static void test_gguf_equals_hf(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "%s: gguf f32 = hf f32", shapes[i]);
+        expect_identical(what, generate(shapes[i], "gguf", " --type f32"), generate(shapes[i], "hf", " --hf-dtype f32"));
+    }
+    expect_identical("tiny-ple: gguf bf16 = hf bf16", generate("tiny-ple", "gguf", " --type bf16"),
+                     generate("tiny-ple", "hf", " --hf-dtype bf16"));
+    expect_identical("tiny-moe: gguf f16 = hf f16", generate("tiny-moe", "gguf", " --type f16"),
+                     generate("tiny-moe", "hf", " --hf-dtype f16"));
+}
+
+static void test_hf_layouts(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const char *base = generate(shapes[i], "hf", " --hf-dtype f32");
+        char what[128];
+        snprintf(what, sizeof what, "%s: prefix model. = language_model.", shapes[i]);
+        expect_identical(what, base, generate(shapes[i], "hf", " --hf-dtype f32 --prefix model"));
+        snprintf(what, sizeof what, "%s: 3 shards = 1 file", shapes[i]);
+        expect_identical(what, base, generate(shapes[i], "hf", " --hf-dtype f32 --shards 3"));
+    }
+}
+
+/* Quantized logits against f32 logits of the same weights: the largest
+ * difference relative to the spread (std) of the f32 logits, and how often the
+ * argmax survives. Bounds are the measured values with about 1.5x margin. */
+static void test_quantized_close_to_f32(void **state) {
+    (void)state;
+    static const struct { const char *type; double max_rel; double min_argmax; } types[] = {
+        {"f16", 0.01, 1.0},  {"bf16", 0.05, 0.95}, {"q8_0", 0.05, 0.95}, {"q6_k", 0.10, 0.9},
+        {"q5_k", 0.20, 0.8}, {"q5_0", 0.25, 0.8},  {"q5_1", 0.25, 0.8},  {"q4_k", 0.40, 0.6},
+        {"q4_0", 0.50, 0.6}, {"q4_1", 0.45, 0.6},  {"q3_k", 0.80, 0.4},  {"q2_k", 1.50, 0.2},
+    };
+    const char *qshapes[] = {"tiny-q", "tiny-q-ple", "tiny-q-moe"};
+    for (size_t s = 0; s < 3; s++) {
+        int V;
+        float *ref = logits_of(generate(qshapes[s], "gguf", " --type f32"), &V);
+        double mean = 0, var = 0;
+        size_t n = (size_t)N_TOK * V;
+        for (size_t i = 0; i < n; i++) mean += ref[i];
+        mean /= n;
+        for (size_t i = 0; i < n; i++) var += (ref[i] - mean) * (ref[i] - mean);
+        double std = sqrt(var / n);
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+            char extra[64];
+            snprintf(extra, sizeof extra, " --type %s", types[t].type);
+            int Vq;
+            float *q = logits_of(generate(qshapes[s], "gguf", extra), &Vq);
+            double rel = mu_max_diff(q, ref, n) / std;
+            int same = 0;
+            for (int i = 0; i < N_TOK; i++) same += g4_argmax(q + (size_t)i * V, V) == g4_argmax(ref + (size_t)i * V, V);
+            printf("# %-11s %-5s max|diff|/std %.4f (std %.3f), argmax agreement %d/%d\n", qshapes[s], types[t].type, rel,
+                   std, same, N_TOK);
+            assert_true(rel <= types[t].max_rel);
+            assert_true(same >= types[t].min_argmax * N_TOK);
+            free(q);
+        }
+        free(ref);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gguf_equals_hf),
+        cmocka_unit_test(test_hf_layouts),
+        cmocka_unit_test(test_quantized_close_to_f32),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tu_system("rm -rf %s", tu_tmpdir());
+    return rc;
+}
