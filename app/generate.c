@@ -8,7 +8,7 @@
 
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *tokens = NULL, *prompt = NULL;
-    int n_predict = 128, threads = 0, n_ctx = 0;
+    int n_predict = 128, n_ctx = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_fail("%s needs a value", a), 2;
@@ -17,7 +17,6 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((n_predict = cli_parse_int(a, v, 1, 1 << 24)) < 0) return 2; }
         else if (!strcmp(a, "--ctx")) { if ((n_ctx = cli_parse_int(a, v, 1, 1 << 30)) < 0) return 2; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((threads = cli_parse_int(a, v, 1, 4096)) < 0) return 2; }
         else return cli_fail("unknown option '%s' (see gemma4 --help)", a), 2;
         i++;
     }
@@ -36,7 +35,6 @@ int cmd_generate(int argc, char **argv) {
     g4_model_get_info(model, &info);
     g4_context_params cp = g4_context_default_params();
     cp.n_ctx = n_ctx ? n_ctx : n + n_predict;
-    cp.n_threads = threads;
     if (!(ctx = g4_context_new(model, &cp))) { cli_fail("%s", g4_last_error()); goto done; }
     g4_batch b = {.n_tokens = n, .token = ids};
     if (g4_decode(ctx, &b)) { cli_fail("%s", g4_last_error()); goto done; }

@@ -20,8 +20,7 @@ static const char usage[] =
     "  --batch N       evaluate the prompt N tokens at a time (default: all at once)\n"
     "  --greedy K      print the K greedy next-token ids after the prompt\n"
     "common options:\n"
-    "  --ctx N         context size (default: 4096, or the prompt if longer)\n"
-    "  -t, --threads N CPU threads\n";
+    "  --ctx N         context size (default: the prompt plus what is generated)\n";
 
 int cli_fail(const char *fmt, ...) {
     va_list ap;

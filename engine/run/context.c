@@ -8,7 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct g4_context {
     g4_model *model;
@@ -22,7 +21,7 @@ struct g4_context {
 };
 
 g4_context_params g4_context_default_params(void) {
-    return (g4_context_params){.n_ctx = 0, .n_seq = 1, .n_ubatch = 512, .n_threads = 0};
+    return (g4_context_params){.n_ctx = 0, .n_seq = 1, .n_ubatch = 512};
 }
 
 void g4_context_free(g4_context *ctx) {
@@ -44,7 +43,6 @@ g4_context *g4_context_new(g4_model *model, const g4_context_params *params) {
     if (p.n_seq < 1 || p.n_seq > 4096) { g4_error("n_seq %d is out of range [1, 4096]", p.n_seq); return NULL; }
     if (p.n_ubatch < 1) p.n_ubatch = 512;
     if (p.n_ubatch > p.n_ctx) p.n_ubatch = p.n_ctx;
-    if (p.n_threads <= 0) p.n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     g4_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) { g4_error("out of memory"); return NULL; }
     ctx->model = model;
