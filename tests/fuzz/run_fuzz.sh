@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# run_fuzz.sh TARGET CORPUS_DIR SECONDS: runs a libFuzzer target for SECONDS on
+# CORPUS_DIR, seeding the corpus first if it is empty: with the shared fixture
+# models (from $G4_SHARED, when present) and a tiny valid file written here.
+set -euo pipefail
+if [ $# -ne 3 ]; then
+    echo "usage: $0 TARGET CORPUS_DIR SECONDS" >&2
+    exit 2
+fi
+target=$1 corpus=$2 seconds=$3
+fixtures=${G4_SHARED:-}/fixtures/models
+
+# Little-endian integers as printf escapes.
+u32() { printf '\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+u64() { u32 $(($1 & 0xffffffff)); u32 $(($1 >> 32)); }
+str() { u64 ${#1}; printf '%s' "$1"; }
+
+# GGUF v3: 3 kv (string, u32 alignment, string array), an F32 {4,2} and a Q8_0 {32} tensor.
+tiny_gguf() {
+    local head
+    head="GGUF$(u32 3)$(u64 2)$(u64 3)"
+    head+="$(str general.architecture)$(u32 8)$(str gemma4)"
+    head+="$(str general.alignment)$(u32 4)$(u32 32)"
+    head+="$(str tokenizer.ggml.tokens)$(u32 9)$(u32 8)$(u64 2)$(str '<pad>')$(str '<eos>')"
+    head+="$(str a.weight)$(u32 2)$(u64 4)$(u64 2)$(u32 0)$(u64 0)"
+    head+="$(str b.weight)$(u32 1)$(u64 32)$(u32 8)$(u64 32)"
+    printf "$head"
+    local len
+    len=$(printf "$head" | wc -c)
+    head -c $(((32 - len % 32) % 32 + 32 + 34)) /dev/zero
+}
+
+tiny_safetensors() {
+    local json='{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},"b":{"dtype":"BF16","shape":[],"data_offsets":[32,34]},"c":{"dtype":"I64","shape":[1],"data_offsets":[34,42]}}'
+    printf "$(u64 ${#json})%s" "$json"
+    head -c 42 /dev/zero
+}
+
+mkdir -p "$corpus"
+if [ -z "$(ls -A "$corpus")" ]; then
+    case $(basename "$target") in
+    fuzz_gguf)
+        tiny_gguf > "$corpus/seed-tiny.gguf"
+        for f in "$fixtures"/*/model.gguf; do
+            if [ -f "$f" ]; then cp "$f" "$corpus/seed-$(basename "$(dirname "$f")").gguf"; fi
+        done ;;
+    fuzz_safetensors)
+        tiny_safetensors > "$corpus/seed-tiny.safetensors"
+        for f in "$fixtures"/*/model.safetensors; do
+            if [ -f "$f" ]; then cp "$f" "$corpus/seed-$(basename "$(dirname "$f")").safetensors"; fi
+        done ;;
+    esac
+    chmod u+w "$corpus"/* 2>/dev/null || true
+fi
+# A dictionary of the format's words helps the fuzzer past the JSON parser, which
+# is not instrumented.
+dict_args=()
+if [ "$(basename "$target")" = fuzz_safetensors ]; then
+    dict=${corpus%/}.dict
+    printf '"%s"\n' '\"dtype\"' '\"shape\"' '\"data_offsets\"' '\"__metadata__\"' \
+        '\"F32\"' '\"BF16\"' '\"F16\"' '\"I64\"' '\"F8_E4M3\"' '[' ']' '{' '}' ':' ',' \
+        '-1' '9223372036854775807' '18446744073709551616' '1e3' > "$dict"
+    dict_args=(-dict="$dict")
+fi
+exec "$target" "${dict_args[@]}" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 "$corpus"
