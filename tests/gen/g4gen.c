@@ -68,6 +68,10 @@ static void usage(FILE *out) {
         "  --vocab-from FILE    gguf: copy tokenizer.* from this vocab GGUF, cut to the vocab size\n"
         "                       (default $G4_SHARED/fixtures/vocab/ggml-vocab-gemma-4.gguf or\n"
         "                       ../shared/... if present; 'none': a synthetic tokenizer)\n"
+        "  --split-experts      gguf: MoE experts as ffn_gate_exps + ffn_up_exps (same values)\n"
+        "  --as-type T          hf: hold the values a --type T GGUF holds (its quantization\n"
+        "                       round trip), e.g. to run the float64 reference on them\n"
+        "  --with-vision        hf: add vision/audio tower tensors, which text loaders skip\n"
         "  --threads N          generator threads (default: online CPUs, at most 16)\n"
         "\n"
         "overrides:\n"
@@ -133,8 +137,9 @@ static double now(void) {
 }
 
 typedef struct {
-    const char *shape, *format, *out, *type, *hf_dtype, *prefix, *vocab_from;
+    const char *shape, *format, *out, *type, *hf_dtype, *prefix, *vocab_from, *as_type;
     int64_t shards, seed, threads;
+    bool split_experts, with_vision;
     gen_overrides ov;
 } options;
 
@@ -151,7 +156,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"--shape", &o->shape, NULL, 0, 0},       {"--format", &o->format, NULL, 0, 0},
         {"--out", &o->out, NULL, 0, 0},           {"--type", &o->type, NULL, 0, 0},
         {"--hf-dtype", &o->hf_dtype, NULL, 0, 0}, {"--prefix", &o->prefix, NULL, 0, 0},
-        {"--vocab-from", &o->vocab_from, NULL, 0, 0},
+        {"--vocab-from", &o->vocab_from, NULL, 0, 0}, {"--as-type", &o->as_type, NULL, 0, 0},
         {"--shards", NULL, &o->shards, 1, 99999}, {"--seed", NULL, &o->seed, 0, INT64_MAX},
         {"--threads", NULL, &o->threads, 1, 256},
         {"--vocab", NULL, &o->ov.vocab, 1, INT32_MAX}, {"--ctx", NULL, &o->ov.ctx, 1, INT32_MAX},
@@ -170,7 +175,10 @@ static int parse_args(int argc, char **argv, options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return 1;
-        bool known = false;
+        bool known = true;
+        if (strcmp(a, "--split-experts") == 0) o->split_experts = true;
+        else if (strcmp(a, "--with-vision") == 0) o->with_vision = true;
+        else known = false;
         for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !known; k++) {
             if (strcmp(a, opts[k].flag) != 0) continue;
             known = true;
@@ -211,8 +219,17 @@ static int setup_output(const options *o, const gen_config *cfg, bool gguf, gen_
         fprintf(stderr, "g4gen: --hf-dtype, --prefix and --shards apply to --format hf only\n");
         return -1;
     }
-    if (!gguf && (o->type || o->vocab_from)) {
-        fprintf(stderr, "g4gen: --type and --vocab-from apply to --format gguf only\n");
+    if (!gguf && (o->type || o->vocab_from || o->split_experts)) {
+        fprintf(stderr, "g4gen: --type, --vocab-from and --split-experts apply to --format gguf only\n");
+        return -1;
+    }
+    if (gguf && (o->as_type || o->with_vision)) {
+        fprintf(stderr, "g4gen: --as-type and --with-vision apply to --format hf only\n");
+        return -1;
+    }
+    out->as_type = G4_TYPE_F32;
+    if (o->as_type && parse_type(o->as_type, sizeof gguf_types / sizeof gguf_types[0], &out->as_type) != 0) {
+        fprintf(stderr, "g4gen: unknown --as-type '%s' (see g4gen --help)\n", o->as_type);
         return -1;
     }
     out->type = cfg->real ? G4_TYPE_BF16 : G4_TYPE_F32;
@@ -260,7 +277,7 @@ int main(int argc, char **argv) {
     out.threads = o.threads > 0 ? (int)o.threads : ncpu > 16 ? 16 : ncpu > 0 ? (int)ncpu : 1;
 
     gen_tensor_list tl;
-    if (gen_tensors_build(&tl, &cfg) != 0) return 1;
+    if (gen_tensors_build(&tl, &cfg, o.split_experts, o.with_vision) != 0) return 1;
     out.tensors = &tl;
     gen_vocab *vocab = NULL;
     if (gguf) {
@@ -284,7 +301,7 @@ int main(int argc, char **argv) {
     uint64_t params = 0, bytes = 0;
     for (size_t i = 0; i < tl.n; i++) {
         const gen_tensor *t = &tl.t[i];
-        if (!t->hf[0]) continue;
+        if (!t->hf[0] || (gguf && t->hf_only)) continue;
         params += (uint64_t)gen_tensor_nelem(t);
         bytes += gen_tensor_bytes(t, gguf ? gen_tensor_type(t, out.type) : out.hf_dtype);
     }

@@ -76,6 +76,9 @@ typedef struct {
     float base, amp;      /* values are uniform in base +- amp (all kinds but ROPE_FREQS) */
     int rope_pairs;       /* GEN_ROPE_FREQS: leading 1.0 entries */
     bool keep_f32;        /* GGUF: F32 whatever the type (the MoE router, like llama.cpp) */
+    char key[96];         /* HF name of the value stream (usually = hf) */
+    int split_part;       /* split experts: 1 = gate, 2 = up rows of the fused gate_up stream */
+    bool hf_only;         /* not in GGUF files (vision/audio tower stand-ins) */
 } gen_tensor;
 
 typedef struct {
@@ -83,8 +86,9 @@ typedef struct {
     size_t n;
 } gen_tensor_list;
 
-/* weights.c */
-int gen_tensors_build(gen_tensor_list *list, const gen_config *c);
+/* weights.c. split_experts: GGUF ffn_gate_exps + ffn_up_exps instead of the fused
+ * gate_up (same values); with_vision: HF stand-ins of the vision/audio towers. */
+int gen_tensors_build(gen_tensor_list *list, const gen_config *c, bool split_experts, bool with_vision);
 void gen_tensors_free(gen_tensor_list *list);
 int64_t gen_tensor_nelem(const gen_tensor *t);
 /* The storage type of t for a requested type (GGUF rule: fallbacks for rows
@@ -92,8 +96,15 @@ int64_t gen_tensor_nelem(const gen_tensor *t);
 enum g4_type gen_tensor_type(const gen_tensor *t, enum g4_type want);
 /* Bytes of t stored as type (0 if the rows are not whole blocks). */
 uint64_t gen_tensor_bytes(const gen_tensor *t, enum g4_type type);
-/* Streams t's values encoded as type to f. 0, or -1 with a message on stderr. */
-int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, uint64_t seed, int threads);
+/* The type whose rounding t's values go through before they are stored, when
+ * the model is meant to hold the weights of a `as`-typed GGUF: matrices that
+ * type (with the GGUF fallbacks), 1-D tensors f16/bf16 values when as is
+ * f16/bf16 (a GGUF converted from such a checkpoint), else exact f32. */
+enum g4_type gen_value_type(const gen_tensor *t, enum g4_type as);
+/* Streams t's values, first rounded through round_via, encoded as type to f.
+ * 0, or -1 with a message on stderr. */
+int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, enum g4_type round_via, uint64_t seed,
+                     int threads);
 
 /* vocab.c: the tokenizer.* keys of a vocab GGUF, cut to a vocab size. */
 typedef struct gen_vocab gen_vocab;
@@ -118,6 +129,7 @@ typedef struct {
     const gen_vocab *vocab;
     /* HF */
     enum g4_type hf_dtype;     /* F32, F16 or BF16 */
+    enum g4_type as_type;      /* values as a GGUF of this type would hold them (F32: exact) */
     const char *prefix;        /* "model.language_model." or "model." */
     bool multimodal;           /* config.json layout of Gemma4ForConditionalGeneration */
     int shards;

@@ -166,7 +166,9 @@ int gen_write_gguf(const gen_output *o, const char *path) {
     setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
 
     uint64_t n_kv = w.n + (o->vocab ? gen_vocab_n_kv(o->vocab) : 0);
-    int rc = gen_put(f, "GGUF", 4) | gen_put_u32(f, 3) | gen_put_u64(f, tl->n) | gen_put_u64(f, n_kv);
+    uint64_t n_tensors = 0;
+    for (size_t i = 0; i < tl->n; i++) n_tensors += !tl->t[i].hf_only;
+    int rc = gen_put(f, "GGUF", 4) | gen_put_u32(f, 3) | gen_put_u64(f, n_tensors) | gen_put_u64(f, n_kv);
     rc |= gen_put(f, meta, meta_size);
     free(meta);
     if (o->vocab) rc |= gen_vocab_write(o->vocab, f);
@@ -175,6 +177,7 @@ int gen_write_gguf(const gen_output *o, const char *path) {
     uint64_t offset = 0;
     for (size_t i = 0; i < tl->n && rc == 0; i++) {
         const gen_tensor *t = &tl->t[i];
+        if (t->hf_only) continue;
         enum g4_type type = gen_tensor_type(t, o->type);
         rc |= gen_put_str(f, t->gguf, strlen(t->gguf)) | gen_put_u32(f, (uint32_t)t->n_dims);
         for (int d = t->n_dims - 1; d >= 0; d--) rc |= gen_put_u64(f, (uint64_t)t->shape[d]);
@@ -187,9 +190,12 @@ int gen_write_gguf(const gen_output *o, const char *path) {
 
     for (size_t i = 0; i < tl->n && rc == 0; i++) {
         const gen_tensor *t = &tl->t[i];
+        if (t->hf_only) continue;
         enum g4_type type = gen_tensor_type(t, o->type);
+        /* 1-D tensors of an f16/bf16 model hold f16/bf16 values, as converted from such a checkpoint */
+        enum g4_type via = gen_value_type(t, o->type);
         uint64_t bytes = gen_tensor_bytes(t, type);
-        rc = gen_tensor_write(f, t, type, o->seed, o->threads);
+        rc = gen_tensor_write(f, t, type, via == type ? G4_TYPE_F32 : via, o->seed, o->threads);
         if (rc == 0) rc = pad_to(f, bytes, align_up(bytes));
     }
     if (fclose(f) != 0) rc = -1;

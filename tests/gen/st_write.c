@@ -117,7 +117,8 @@ static int write_shard(const gen_output *o, const char *path, const size_t *idx,
         if (shard[i] != s) continue;
         const gen_tensor *t = &o->tensors->t[idx[i]];
         uint64_t b = gen_tensor_bytes(t, o->hf_dtype);
-        fprintf(h, "\"%s%s\": {\"dtype\": \"%s\", \"shape\": [", o->prefix, t->hf, dtype_name(o->hf_dtype));
+        fprintf(h, "\"%s%s\": {\"dtype\": \"%s\", \"shape\": [", t->hf_only ? "" : o->prefix, t->hf,
+                dtype_name(o->hf_dtype));
         for (int d = 0; d < t->n_dims; d++) fprintf(h, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
         fprintf(h, "], \"data_offsets\": [%llu, %llu]}, ", (unsigned long long)off,
                 (unsigned long long)(off + b));
@@ -140,7 +141,11 @@ static int write_shard(const gen_output *o, const char *path, const size_t *idx,
     free(hdr);
     for (size_t i = 0; i < n && rc == 0; i++)
         if (shard[i] == s)
-            rc = gen_tensor_write(f, &o->tensors->t[idx[i]], o->hf_dtype, o->seed, o->threads);
+        {
+            const gen_tensor *t = &o->tensors->t[idx[i]];
+            enum g4_type via = gen_value_type(t, o->as_type);
+            rc = gen_tensor_write(f, t, o->hf_dtype, via == o->hf_dtype ? G4_TYPE_F32 : via, o->seed, o->threads);
+        }
     if (fclose(f) != 0) rc = -1;
     if (rc != 0) fprintf(stderr, "g4gen: writing %s failed\n", path);
     return rc;
@@ -158,8 +163,9 @@ static int write_index(const gen_output *o, const char *path, const size_t *idx,
     fprintf(f, "{\n  \"metadata\": {\n    \"total_size\": %llu\n  },\n  \"weight_map\": {\n",
             (unsigned long long)total);
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "    \"%s%s\": \"model-%05d-of-%05d.safetensors\"%s\n", o->prefix,
-                o->tensors->t[idx[i]].hf, shard[i] + 1, o->shards, i + 1 < n ? "," : "");
+        fprintf(f, "    \"%s%s\": \"model-%05d-of-%05d.safetensors\"%s\n",
+                o->tensors->t[idx[i]].hf_only ? "" : o->prefix, o->tensors->t[idx[i]].hf, shard[i] + 1, o->shards,
+                i + 1 < n ? "," : "");
     fprintf(f, "  }\n}\n");
     return fclose(f) == 0 ? 0 : -1;
 }

@@ -58,6 +58,7 @@ static gen_tensor *add(builder *b, const char *hf, const char *gguf, enum gen_ki
     gen_tensor *t = push(b, kind, n_dims, d0, d1, d2);
     if (!t) return NULL;
     snprintf(t->hf, sizeof t->hf, "%s", hf);
+    snprintf(t->key, sizeof t->key, "%s", hf);
     snprintf(t->gguf, sizeof t->gguf, "%s", gguf);
     return t;
 }
@@ -68,6 +69,7 @@ static gen_tensor *add_l(builder *b, int l, const char *hf, const char *gguf, en
     gen_tensor *t = push(b, kind, n_dims, d0, d1, d2);
     if (!t) return NULL;
     snprintf(t->hf, sizeof t->hf, "layers.%d.%s", l, hf);
+    snprintf(t->key, sizeof t->key, "layers.%d.%s", l, hf);
     snprintf(t->gguf, sizeof t->gguf, "blk.%d.%s", l, gguf);
     return t;
 }
@@ -83,7 +85,7 @@ static void scale_qk_norm(gen_tensor *t, int64_t d) {
 }
 
 /* Layer l in the order of the fixtures' GGUF files. */
-static void add_layer(builder *b, const gen_config *c, int l) {
+static void add_layer(builder *b, const gen_config *c, int l, bool split_experts) {
     const int64_t H = c->hidden, d = gen_layer_head_dim(c, l);
     const int64_t q = c->heads * d, kv = gen_layer_kv_heads(c, l) * d, ff = gen_layer_ff(c, l);
     const bool shared = gen_layer_shared(c, l);
@@ -121,7 +123,17 @@ static void add_layer(builder *b, const gen_config *c, int l) {
         }
         add_l(b, l, "router.scale", "ffn_gate_inp.scale", GEN_NORM, 1, H, 0, 0);
         add_l(b, l, "router.per_expert_scale", "ffn_down_exps.scale", GEN_NORM, 1, E, 0, 0);
-        add_l(b, l, "experts.gate_up_proj", "ffn_gate_up_exps.weight", GEN_MATRIX, 3, E, 2 * I, H);
+        if (!split_experts) {
+            add_l(b, l, "experts.gate_up_proj", "ffn_gate_up_exps.weight", GEN_MATRIX, 3, E, 2 * I, H);
+        } else { /* the fused stream's gate rows and up rows as two tensors */
+            const char *names[2][2] = {{"experts.gate_proj", "ffn_gate_exps.weight"}, {"experts.up_proj", "ffn_up_exps.weight"}};
+            for (int part = 0; part < 2; part++) {
+                gen_tensor *t = add_l(b, l, names[part][0], names[part][1], GEN_MATRIX, 3, E, I, H);
+                if (!t) continue;
+                snprintf(t->key, sizeof t->key, "layers.%d.experts.gate_up_proj", l);
+                t->split_part = part + 1;
+            }
+        }
         add_l(b, l, "experts.down_proj", "ffn_down_exps.weight", GEN_MATRIX, 3, E, H, I);
         add_l(b, l, "pre_feedforward_layernorm_2.weight", "pre_ffw_norm_2.weight", GEN_NORM, 1, H, 0, 0);
         add_l(b, l, "post_feedforward_layernorm_1.weight", "post_ffw_norm_1.weight", GEN_NORM, 1, H, 0, 0);
@@ -129,7 +141,7 @@ static void add_layer(builder *b, const gen_config *c, int l) {
     }
 }
 
-int gen_tensors_build(gen_tensor_list *list, const gen_config *c) {
+int gen_tensors_build(gen_tensor_list *list, const gen_config *c, bool split_experts, bool with_vision) {
     builder b = {list, 0, 0};
     list->t = NULL;
     list->n = 0;
@@ -150,7 +162,16 @@ int gen_tensors_build(gen_tensor_list *list, const gen_config *c) {
         add(&b, "per_layer_model_projection.weight", "per_layer_model_proj.weight", GEN_MATRIX, 2, LP, H, 0);
         add(&b, "per_layer_projection_norm.weight", "per_layer_proj_norm.weight", GEN_NORM, 1, c->ple, 0, 0);
     }
-    for (int l = 0; l < c->layers; l++) add_layer(&b, c, l);
+    for (int l = 0; l < c->layers; l++) add_layer(&b, c, l, split_experts);
+    if (with_vision) { /* tensors of the other towers, which a text loader skips */
+        static const char *towers[] = {"model.vision_tower.encoder.layers.0.mlp.fc1.weight",
+                                       "model.audio_tower.conformer.0.ffw.weight",
+                                       "model.embed_vision.embedding_projection.weight"};
+        for (int i = 0; i < 3; i++) {
+            gen_tensor *t = add(&b, towers[i], "", GEN_MATRIX, 2, 32, 64, 0);
+            if (t) t->hf_only = true;
+        }
+    }
     if (b.failed) {
         fprintf(stderr, "g4gen: out of memory\n");
         gen_tensors_free(list);
@@ -172,6 +193,12 @@ int64_t gen_tensor_nelem(const gen_tensor *t) {
 }
 
 static int64_t row_len(const gen_tensor *t) { return t->shape[t->n_dims - 1]; }
+
+enum g4_type gen_value_type(const gen_tensor *t, enum g4_type as) {
+    if (t->kind == GEN_ROPE_FREQS) return G4_TYPE_F32;
+    if (t->n_dims < 2 || t->keep_f32) return (as == G4_TYPE_F16 || as == G4_TYPE_BF16) ? as : G4_TYPE_F32;
+    return gen_tensor_type(t, as);
+}
 
 enum g4_type gen_tensor_type(const gen_tensor *t, enum g4_type want) {
     if (t->n_dims < 2 || t->keep_f32) return G4_TYPE_F32;
@@ -209,10 +236,13 @@ static void fill(const gen_tensor *t, uint64_t key, int64_t first, float *out, i
     }
     const float base = t->base, amp = t->amp;
     const uint64_t golden = 0x9E3779B97F4A7C15ULL;
-    uint64_t ctr = key + (uint64_t)(first + 1) * golden;
-    for (int64_t i = 0; i < n; i++, ctr += golden) {
+    /* split experts read their rows of the fused [E, 2I, H] stream */
+    const int64_t part = (int64_t)t->shape[1] * t->shape[2];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t idx = first + i;
+        if (t->split_part) idx = (idx / part) * 2 * part + (t->split_part - 1) * part + idx % part;
         /* 24 random bits -> uniform in (-1, 1), symmetric */
-        int32_t r = (int32_t)(mix64(ctr) >> 40) - (1 << 23);
+        int32_t r = (int32_t)(mix64(key + (uint64_t)(idx + 1) * golden) >> 40) - (1 << 23);
         out[i] = base + amp * (((float)r + 0.5f) * 0x1p-23f);
     }
 }
@@ -224,12 +254,13 @@ static void fill(const gen_tensor *t, uint64_t key, int64_t first, float *out, i
 
 typedef struct {
     const gen_tensor *t;
-    enum g4_type type;
+    enum g4_type type, round_via;
     uint64_t key;
     int64_t ne0, row0, nrows; /* rows [row0, row0+nrows) of the tensor */
     size_t row_bytes;
     unsigned char *dst;       /* where row row0 goes */
     float *scratch;           /* ne0 floats */
+    unsigned char *rounded;   /* one row encoded as round_via */
 } job;
 
 static void encode_row(enum g4_type type, const float *src, void *dst, int64_t n) {
@@ -250,17 +281,18 @@ static void *run_job(void *arg) {
     for (int64_t r = 0; r < j->nrows; r++) {
         unsigned char *dst = j->dst + (size_t)r * j->row_bytes;
         int64_t first = (j->row0 + r) * j->ne0;
-        if (j->type == G4_TYPE_F32) {
-            fill(j->t, j->key, first, (float *)dst, j->ne0);
-        } else {
-            fill(j->t, j->key, first, j->scratch, j->ne0);
-            encode_row(j->type, j->scratch, dst, j->ne0);
+        fill(j->t, j->key, first, j->scratch, j->ne0);
+        if (j->round_via != G4_TYPE_F32) {
+            encode_row(j->round_via, j->scratch, j->rounded, j->ne0);
+            g4_dequantize_row(j->round_via, j->rounded, j->scratch, j->ne0);
         }
+        encode_row(j->type, j->scratch, dst, j->ne0);
     }
     return NULL;
 }
 
-int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, uint64_t seed, int threads) {
+int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, enum g4_type round_via, uint64_t seed,
+                     int threads) {
     const int64_t ne0 = row_len(t), nrows = gen_tensor_nelem(t) / ne0;
     const size_t row_bytes = g4_row_size(type, ne0);
     if (row_bytes == 0) {
@@ -277,9 +309,11 @@ int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, uint64_t s
 
     unsigned char *buf = malloc((size_t)chunk_rows * row_bytes);
     float *scratch = malloc((size_t)threads * (size_t)ne0 * sizeof(float));
-    int rc = (buf && scratch) ? 0 : -1;
+    const size_t round_bytes = round_via == G4_TYPE_F32 ? 0 : g4_row_size(round_via, ne0);
+    unsigned char *rounded = malloc((size_t)threads * round_bytes + 1);
+    int rc = (buf && scratch && rounded) ? 0 : -1;
     if (rc) fprintf(stderr, "g4gen: out of memory\n");
-    const uint64_t key = name_key(seed, t->hf);
+    const uint64_t key = name_key(seed, t->key);
     job jobs[MAX_THREADS];
     pthread_t tid[MAX_THREADS];
 
@@ -288,8 +322,9 @@ int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, uint64_t s
         int started = 0;
         for (int i = 0; i < threads; i++) {
             int64_t a = n * i / threads, z = n * (i + 1) / threads;
-            jobs[i] = (job){t, type, key, ne0, row + a, z - a, row_bytes,
-                            buf + (size_t)a * row_bytes, scratch + (size_t)i * (size_t)ne0};
+            jobs[i] = (job){t, type, round_via, key, ne0, row + a, z - a, row_bytes,
+                            buf + (size_t)a * row_bytes, scratch + (size_t)i * (size_t)ne0,
+                            rounded + (size_t)i * round_bytes};
         }
         /* threads 1..T-1 in the background, thread 0's share here */
         for (int i = 1; i < threads; i++) {
@@ -301,6 +336,7 @@ int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, uint64_t s
         for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
         rc = gen_put(f, buf, (size_t)n * row_bytes);
     }
+    free(rounded);
     free(scratch);
     free(buf);
     return rc;
