@@ -9,7 +9,7 @@
 int cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *tokens = NULL, *prompt = NULL;
     int n_predict = 128, n_ctx = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_fail("%s needs a value", a), 2;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
@@ -18,7 +18,6 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((n_predict = cli_parse_int(a, v, 1, 1 << 24)) < 0) return 2; }
         else if (!strcmp(a, "--ctx")) { if ((n_ctx = cli_parse_int(a, v, 1, 1 << 30)) < 0) return 2; }
         else return cli_fail("unknown option '%s' (see gemma4 --help)", a), 2;
-        i++;
     }
     if (!model_path) return cli_fail("-m MODEL is required"), 2;
     if (prompt && !tokens) return cli_fail("text prompts need the tokenizer, which this build lacks; pass --tokens IDS"), 2;
