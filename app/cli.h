@@ -10,6 +10,10 @@
 int cmd_eval(int argc, char **argv);
 /* gemma4 -m MODEL (--tokens LIST | -p TEXT) [-n N]: one-shot generation */
 int cmd_generate(int argc, char **argv);
+/* gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] TEXT | --jsonl IN.jsonl */
+int cmd_tokenize(int argc, char **argv);
+/* gemma4 template --template FILE.jinja --case CASE.json */
+int cmd_template(int argc, char **argv);
 
 /* Parses "2,105,9" into a malloc'd array; returns the count, or -1 with a message on stderr. */
 int cli_parse_tokens(const char *s, int32_t **out);

@@ -9,18 +9,31 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: gemma4 -m MODEL (--tokens IDS | -p TEXT) [-n N]   generate from a prompt\n"
+    "usage: gemma4 -m MODEL -p TEXT [options]        answer one message, streamed to stdout\n"
+    "       gemma4 -m MODEL --tokens IDS [-n N]      greedy token ids after raw token ids\n"
     "       gemma4 eval -m MODEL --tokens IDS [--logits OUT.f32] [--batch N] [--greedy K]\n"
+    "       gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] [--untrusted] TEXT | --jsonl IN.jsonl\n"
+    "       gemma4 template --template FILE.jinja --case CASE.json\n"
     "\n"
     "MODEL is a .gguf file or a Hugging Face checkpoint directory.\n"
     "IDS is a comma-separated list of token ids, e.g. 2,105,2364.\n"
     "\n"
+    "generation options:\n"
+    "  -p, --prompt TEXT      the user's message ('-' reads it from stdin)\n"
+    "  --system TEXT          a system message\n"
+    "  --think                let the model think first (the thinking goes to stderr)\n"
+    "  --hide-thinking        do not print the thinking\n"
+    "  --raw                  TEXT is the whole prompt, template markup included\n"
+    "  --chat-template FILE   a Jinja chat template instead of the model's\n"
+    "  -n, --n-predict N      generate at most N tokens (default 1024)\n"
+    "  --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S\n"
+    "                         sampling (default: the model's, else Gemma 4's 1.0, 64, 0.95)\n"
+    "  --ctx N                context size (default: the prompt plus N)\n"
+    "\n"
     "eval options:\n"
     "  --logits FILE   write float32 logits [n_tokens][vocab] (after the softcap)\n"
     "  --batch N       evaluate the prompt N tokens at a time (default: all at once)\n"
-    "  --greedy K      print the K greedy next-token ids after the prompt\n"
-    "common options:\n"
-    "  --ctx N         context size (default: the prompt plus what is generated)\n";
+    "  --greedy K      print the K greedy next-token ids after the prompt\n";
 
 int cli_fail(const char *fmt, ...) {
     va_list ap;
@@ -80,6 +93,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "template")) return cmd_template(argc - 1, argv + 1);
     if (argv[1][0] == '-') return cmd_generate(argc, argv);
     fprintf(stderr, "gemma4: unknown command '%s'\n%s", argv[1], usage);
     return 2;

@@ -85,6 +85,158 @@ int g4_seq_truncate(g4_context *ctx, int seq, int pos);
 /* Index of the largest value (greedy decoding). */
 int g4_argmax(const float *x, int n);
 
+/* ---- Vocabularies: tokens <-> text ------------------------------------------- */
+
+typedef struct g4_vocab g4_vocab;
+
+/* Loads a tokenizer from a GGUF file (vocab-only or a whole model: tokenizer.ggml.*)
+ * or from an HF checkpoint directory (tokenizer.json). */
+g4_vocab *g4_vocab_load(const char *path);
+void g4_vocab_free(g4_vocab *vocab);
+
+/* The tokenizer stored with a model (NULL if its files carry none). Owned by the model. */
+const g4_vocab *g4_model_vocab(const g4_model *model);
+
+int g4_vocab_size(const g4_vocab *vocab);
+int g4_vocab_bos(const g4_vocab *vocab);
+int g4_vocab_eos(const g4_vocab *vocab);
+
+/* Id of the token whose piece is exactly `piece` (e.g. "<|turn>"), or -1. */
+int32_t g4_vocab_find(const g4_vocab *vocab, const char *piece);
+/* The stored piece of a token (SentencePiece form: "▁" for spaces, "<0x0A>" for
+ * byte tokens), NUL-terminated; NULL if id is out of range. */
+const char *g4_vocab_piece(const g4_vocab *vocab, int32_t id);
+/* Control tokens (<bos>, <|turn>, ...) and user-defined ones (<|tool_call>, <|"|>, ...). */
+int g4_vocab_is_special(const g4_vocab *vocab, int32_t id);
+/* End-of-generation tokens: <eos>, <turn|>, <|tool_response>. */
+int g4_vocab_is_eog(const g4_vocab *vocab, int32_t id);
+
+enum {
+    G4_TOKENIZE_ADD_BOS = 1,   /* prepend <bos> */
+    G4_TOKENIZE_SPECIAL = 2,   /* match special-token text (trusted text only: never user content) */
+};
+
+/* Tokenizes len bytes of UTF-8 text. Writes up to cap ids to out and returns the
+ * total number of ids (call again with a larger buffer if it exceeds cap), or -1. */
+int g4_tokenize(const g4_vocab *vocab, const char *text, size_t len, unsigned flags, int32_t *out, int cap);
+
+/* Streaming detokenizer: feed ids one at a time, get back only complete UTF-8
+ * (a character split over byte tokens is held until it is whole). */
+typedef struct g4_detokenizer g4_detokenizer;
+enum { G4_DETOK_SKIP_SPECIAL = 1 };  /* drop the text of special tokens */
+g4_detokenizer *g4_detokenizer_new(const g4_vocab *vocab, unsigned flags);
+void g4_detokenizer_free(g4_detokenizer *d);
+/* Appends the text of token id to out[cap]; returns the bytes written (text
+ * that does not fit is kept for the next call), or -1 for an invalid id. */
+int g4_detokenize(g4_detokenizer *d, int32_t id, char *out, size_t cap);
+/* Emits what is held back at the end (an incomplete character becomes U+FFFD);
+ * call again until it returns 0 when cap may be smaller than what is held
+ * (any cap >= 4 makes progress). */
+int g4_detokenize_flush(g4_detokenizer *d, char *out, size_t cap);
+
+/* ---- Chat prompts ------------------------------------------------------------- */
+
+/* The model's chat template: from the GGUF (tokenizer.chat_template) or the HF
+ * directory (chat_template.jinja, tokenizer_config.json), else the built-in
+ * canonical Gemma 4 template (large or small variant by model size). */
+const char *g4_model_chat_template(const g4_model *model);
+/* The built-in canonical template; large = 1 for 26B-A4B/31B-style models. */
+const char *g4_chat_template_builtin(int large);
+
+typedef struct {
+    const char *messages_json;   /* OpenAI-style [{"role", "content", "tool_calls", ...}] */
+    const char *tools_json;      /* OpenAI tools [{"type":"function","function":{...}}], or NULL */
+    const char *kwargs_json;     /* extra template variables as a JSON object, or NULL */
+    int add_generation_prompt;
+    int enable_thinking;         /* 1 sets the template variable enable_thinking to true; 0 leaves it
+                                    undefined (as HF does without the kwarg); kwargs_json may override */
+    const char *bos_token;       /* NULL: "<bos>" */
+} g4_chat_request;
+
+/* Renders the request with a Jinja template; returns malloc'd text or NULL
+ * (g4_last_error() names the template line and column, or the bad JSON). */
+char *g4_chat_render(const char *template_src, const g4_chat_request *req);
+
+/* Renders a chat request and tokenizes it for the model: the template's markup
+ * becomes special tokens, while the text of user, system, developer and tool
+ * messages stays plain text even where it spells a special token. Returns the
+ * number of ids, stored in a malloc'd *ids, or -1. */
+int g4_chat_tokenize(const g4_vocab *vocab, const char *template_src, const g4_chat_request *req, int32_t **ids);
+
+/* Renders any Jinja template against a JSON object of variables (diagnostics). */
+char *g4_jinja_render(const char *template_src, const char *context_json);
+
+/* ---- Output parsing: generated tokens -> thought, answer, tool calls ----------- */
+
+typedef enum {
+    G4_EVENT_THOUGHT,          /* text: a piece of reasoning */
+    G4_EVENT_ANSWER,           /* text: a piece of the answer */
+    G4_EVENT_TOOL_CALL_START,  /* tool_index, name */
+    G4_EVENT_TOOL_CALL_ARGS,   /* tool_index, text: the next piece of the arguments as JSON */
+    G4_EVENT_TOOL_CALL_END,    /* tool_index, name, text: the complete arguments JSON */
+    G4_EVENT_STOP,             /* stop: why generation should end */
+} g4_event_type;
+
+typedef enum { G4_STOP_NONE, G4_STOP_EOS, G4_STOP_END_OF_TURN, G4_STOP_TOOL_CALLS } g4_stop_reason;
+
+typedef struct {
+    g4_event_type type;
+    const char *text;          /* not NUL-terminated; len bytes */
+    size_t len;
+    int tool_index;
+    const char *name;          /* NUL-terminated */
+    g4_stop_reason stop;
+} g4_event;
+
+typedef void (*g4_event_fn)(const g4_event *event, void *user);
+
+typedef struct g4_parser g4_parser;
+/* prompt/n_prompt: the prompt's ids, whose tail decides the starting state
+ * (a prompt ending inside an open thought channel starts in reasoning). */
+g4_parser *g4_parser_new(const g4_vocab *vocab, const int32_t *prompt, int n_prompt, g4_event_fn fn, void *user);
+void g4_parser_free(g4_parser *p);
+/* Feeds one generated token; returns 1 once a stop token was seen, else 0. */
+int g4_parser_push(g4_parser *p, int32_t id);
+/* Ends the output (e.g. at max tokens): flushes held-back text and open calls. */
+void g4_parser_finish(g4_parser *p);
+
+/* ---- Sampling ------------------------------------------------------------------ */
+
+typedef struct {
+    int32_t token;
+    float bias;                /* added to the logit; -INFINITY bans the token */
+} g4_logit_bias;
+
+typedef struct {
+    float temperature;         /* 0: greedy */
+    int top_k;                 /* 0: off */
+    float top_p;               /* 1: off */
+    float min_p;               /* 0: off */
+    float repeat_penalty;      /* 1: off (llama.cpp style, over the last penalty_last_n tokens) */
+    float presence_penalty;    /* 0: off (OpenAI style) */
+    float frequency_penalty;   /* 0: off */
+    int penalty_last_n;        /* tokens the penalties look back over (-1: all) */
+    uint64_t seed;             /* the same seed and logits give the same tokens */
+    const g4_logit_bias *bias;
+    int n_bias;
+} g4_sampler_params;
+
+/* Gemma 4's defaults: temperature 1.0, top_k 64, top_p 0.95. */
+g4_sampler_params g4_sampler_default_params(void);
+/* The model's own defaults (generation_config.json or GGUF general.sampling.*) over
+ * g4_sampler_default_params(). */
+g4_sampler_params g4_model_sampler_params(const g4_model *model);
+
+typedef struct g4_sampler g4_sampler;
+g4_sampler *g4_sampler_new(const g4_sampler_params *params, int vocab_size);
+void g4_sampler_free(g4_sampler *s);
+/* Picks the next token from logits [vocab_size] (not modified); -1 (error set)
+ * when every token is banned (-inf or NaN). A negative temperature is greedy. */
+int32_t g4_sampler_sample(g4_sampler *s, const float *logits);
+/* Records a token of the sequence (prompt or generated) for the penalties; ids
+ * outside the vocabulary are ignored. */
+void g4_sampler_accept(g4_sampler *s, int32_t token);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,10 @@
 #include "model.h"
 #include "quant.h"
 #include "base/error.h"
+#include "run/sampler.h"
+#include "text/tokenizer.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,8 @@ void g4_model_free(g4_model *m) {
     for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     g4_config_free(&m->cfg);
+    g4_vocab_free(m->vocab);
+    free(m->chat_template);
     if (m->is_gguf) g4_gguf_close(&m->gguf);
     else g4_st_close_dir(&m->st);
     free(m);
@@ -53,6 +59,38 @@ static enum g4_type main_type(const g4_tensor_set *set) {
     return (enum g4_type)best;
 }
 
+/* The chat template of an HF directory: chat_template.jinja, else the
+ * "chat_template" of tokenizer_config.json (a string, or a list of named
+ * templates of which "default" is taken). NULL without one. */
+static char *hf_chat_template(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        char buf[65536];
+        size_t n;
+        while (out && (n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, out);
+        fclose(f);
+        if (out) fclose(out);
+        return text;
+    }
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    json_t *cfg = json_load_file(path, 0, NULL), *t = json_object_get(cfg, "chat_template");
+    char *text = NULL;
+    if (json_is_string(t)) text = strdup(json_string_value(t));
+    for (size_t i = 0; json_is_array(t) && i < json_array_size(t); i++) {
+        json_t *e = json_array_get(t, i);
+        const char *name = json_string_value(json_object_get(e, "name"));
+        const char *tpl = json_string_value(json_object_get(e, "template"));
+        if (name && tpl && strcmp(name, "default") == 0) text = strdup(tpl);
+    }
+    json_decref(cfg);
+    return text;
+}
+
 static int load_hf(g4_model *m, const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -60,14 +98,23 @@ static int load_hf(g4_model *m, const char *dir) {
     if (g4_config_from_hf(&m->cfg, path)) return g4_error_prefix("%s", dir);
     if (g4_st_open_dir(&m->st, dir)) return -1;
     m->format = "safetensors";
-    return 0;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (access(path, R_OK) == 0 && !(m->vocab = g4_vocab_from_hf_dir(dir))) return -1;
+    m->chat_template = hf_chat_template(dir);
+    return g4_sampling_from_hf_dir(dir, &m->sampling);
 }
 
 static int load_gguf(g4_model *m, const char *file) {
     if (g4_gguf_open(&m->gguf, file)) return -1;
     m->is_gguf = true;
     m->format = "gguf";
-    return g4_config_from_gguf(&m->cfg, &m->gguf) ? g4_error_prefix("%s", file) : 0;
+    if (g4_config_from_gguf(&m->cfg, &m->gguf)) return g4_error_prefix("%s", file);
+    if (g4_gguf_find(&m->gguf, "tokenizer.ggml.model") && !(m->vocab = g4_vocab_from_gguf(&m->gguf)))
+        return g4_error_prefix("%s", file);
+    const g4_gguf_kv *tpl = g4_gguf_find(&m->gguf, "tokenizer.chat_template");
+    if (tpl && tpl->type == G4_GGUF_STRING && !(m->chat_template = strndup(tpl->str, tpl->str_len)))
+        return g4_error("out of memory");
+    return g4_sampling_from_gguf(&m->gguf, &m->sampling) ? g4_error_prefix("%s", file) : 0;
 }
 
 g4_model *g4_model_load(const char *path) {
@@ -82,6 +129,7 @@ g4_model *g4_model_load(const char *path) {
         g4_error("out of memory");
         return NULL;
     }
+    m->sampling = g4_sampler_default_params();
     int rc = S_ISDIR(st.st_mode) ? load_hf(m, path) : load_gguf(m, path);
     if (rc == 0 && g4_weights_bind(m)) rc = g4_error_prefix("%s", path);
     if (rc) {
@@ -102,4 +150,15 @@ void g4_model_get_info(const g4_model *m, g4_model_info *info) {
         .n_params = m->n_params, .n_bytes = m->n_bytes, .format = m->format,
         .weight_type = tt ? tt->name : "?",
     };
+}
+
+const g4_vocab *g4_model_vocab(const g4_model *m) { return m->vocab; }
+
+g4_sampler_params g4_model_sampler_params(const g4_model *m) { return m->sampling; }
+
+/* The large canonical variant (pre-closed thought channel when thinking is off)
+ * is the one the converter gives 26B-A4B and 31B: the MoE model and the widest. */
+const char *g4_model_chat_template(const g4_model *m) {
+    if (m->chat_template) return m->chat_template;
+    return g4_chat_template_builtin(m->cfg.n_experts > 0 || m->cfg.hidden >= 5000);
 }

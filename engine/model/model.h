@@ -95,6 +95,9 @@ struct g4_model {
     g4_gguf gguf;               /* one of these two holds the mapped files */
     g4_st_dir st;
     bool is_gguf;
+    g4_vocab *vocab;            /* the tokenizer in the model's files, or NULL */
+    char *chat_template;        /* the template in the model's files, or NULL */
+    g4_sampler_params sampling; /* Gemma 4 defaults over the files' own */
     void **owned;               /* f32 copies and tables, freed with the model */
     size_t n_owned, cap_owned;
 };
