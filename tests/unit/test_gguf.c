@@ -2,6 +2,7 @@
  * against what the converter wrote, and tensor bytes against the safetensors copy),
  * and against small malformed images built here, one per class of defect. */
 #include "testutil.h"
+#include "ggufimage.h"
 
 #include "gemma4.h"
 #include "model/gguf.h"
@@ -11,116 +12,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a tiny GGUF writer ------------------------------------------------------------ */
-
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-} wbuf;
-
-static void put(wbuf *w, const void *data, size_t n) {
-    if (w->n + n > w->cap) {
-        w->cap = (w->n + n) * 2 + 64;
-        w->p = realloc(w->p, w->cap);
-        assert_non_null(w->p);
-    }
-    if (n) memcpy(w->p + w->n, data, n);
-    w->n += n;
-}
-
-static void put_u8(wbuf *w, uint8_t v) { put(w, &v, 1); }
-
-static void put_le(wbuf *w, uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; i++) put_u8(w, (uint8_t)(v >> (8 * i)));
-}
-
-static void put_u32(wbuf *w, uint32_t v) { put_le(w, v, 4); }
-static void put_u64(wbuf *w, uint64_t v) { put_le(w, v, 8); }
-
-static void put_str_n(wbuf *w, const char *s, size_t n) {
-    put_u64(w, n);
-    put(w, s, n);
-}
-
-static void put_str(wbuf *w, const char *s) { put_str_n(w, s, strlen(s)); }
-
-static void put_header(wbuf *w, uint32_t version, uint64_t n_tensors, uint64_t n_kv) {
-    put(w, "GGUF", 4);
-    put_u32(w, version);
-    put_u64(w, n_tensors);
-    put_u64(w, n_kv);
-}
-
-static void kv_u32(wbuf *w, const char *key, uint32_t v) {
-    put_str(w, key);
-    put_u32(w, G4_GGUF_UINT32);
-    put_u32(w, v);
-}
-
-static void kv_str(wbuf *w, const char *key, const char *v) {
-    put_str(w, key);
-    put_u32(w, G4_GGUF_STRING);
-    put_str(w, v);
-}
-
-static void tensor_info(wbuf *w, const char *name, uint32_t n_dims, const uint64_t *ne,
-                        uint32_t type, uint64_t offset) {
-    put_str(w, name);
-    put_u32(w, n_dims);
-    for (uint32_t d = 0; d < n_dims; d++) put_u64(w, ne[d]);
-    put_u32(w, type);
-    put_u64(w, offset);
-}
-
-static void pad_to(wbuf *w, size_t align) {
-    while (w->n % align) put_u8(w, 0);
-}
-
-static void zeros(wbuf *w, size_t n) {
-    for (size_t i = 0; i < n; i++) put_u8(w, (uint8_t)i);
-}
-
 /* A valid image using every value type: two F32 tensors and one F16. */
-static void build_valid(wbuf *w) {
-    put_header(w, 3, 3, 15);
-    kv_str(w, "general.architecture", "gemma4");
-    kv_u32(w, "general.alignment", 32);
-    put_str(w, "k.u8"); put_u32(w, G4_GGUF_UINT8); put_u8(w, 200);
-    put_str(w, "k.i8"); put_u32(w, G4_GGUF_INT8); put_u8(w, 0xfe);
-    put_str(w, "k.u16"); put_u32(w, G4_GGUF_UINT16); put_le(w, 60000, 2);
-    put_str(w, "k.i16"); put_u32(w, G4_GGUF_INT16); put_le(w, 0xfffd, 2);
-    put_str(w, "k.i32"); put_u32(w, G4_GGUF_INT32); put_u32(w, (uint32_t)-7);
-    float f = 1.5f;
-    uint32_t fbits;
-    memcpy(&fbits, &f, 4);
-    put_str(w, "k.f32"); put_u32(w, G4_GGUF_FLOAT32); put_u32(w, fbits);
-    put_str(w, "k.bool"); put_u32(w, G4_GGUF_BOOL); put_u8(w, 1);
-    put_str(w, "k.u64"); put_u32(w, G4_GGUF_UINT64); put_u64(w, 1ull << 40);
-    put_str(w, "k.i64"); put_u32(w, G4_GGUF_INT64); put_u64(w, (uint64_t)-5);
-    double dbl = 0.25;
-    uint64_t dbits;
-    memcpy(&dbits, &dbl, 8);
-    put_str(w, "k.f64"); put_u32(w, G4_GGUF_FLOAT64); put_u64(w, dbits);
-    put_str(w, "k.strs"); put_u32(w, G4_GGUF_ARRAY); put_u32(w, G4_GGUF_STRING); put_u64(w, 3);
-    put_str(w, "a"); put_str(w, ""); put_str(w, "ccc");
-    put_str(w, "k.ints"); put_u32(w, G4_GGUF_ARRAY); put_u32(w, G4_GGUF_INT32); put_u64(w, 3);
-    put_u32(w, 1); put_u32(w, (uint32_t)-2); put_u32(w, 3);
-    put_str(w, "k.bools"); put_u32(w, G4_GGUF_ARRAY); put_u32(w, G4_GGUF_BOOL); put_u64(w, 2);
-    put_u8(w, 1); put_u8(w, 0);
-    tensor_info(w, "b.weight", 2, (const uint64_t[]){ 4, 2 }, G4_TYPE_F32, 0);
-    tensor_info(w, "a.weight", 1, (const uint64_t[]){ 8 }, G4_TYPE_F16, 32);
-    tensor_info(w, "c.weight", 3, (const uint64_t[]){ 2, 2, 2 }, G4_TYPE_F32, 64);
-    pad_to(w, 32);
-    zeros(w, 96);
+static void build_valid(tg_buf *w) {
+    tg_header(w, 3, 3, 15);
+    tg_kv_str(w, "general.architecture", "gemma4");
+    tg_kv_u32(w, "general.alignment", 32);
+    tg_key(w, "k.u8", G4_GGUF_UINT8); tg_u8(w, 200);
+    tg_key(w, "k.i8", G4_GGUF_INT8); tg_u8(w, 0xfe);
+    tg_key(w, "k.u16", G4_GGUF_UINT16); tg_le(w, 60000, 2);
+    tg_key(w, "k.i16", G4_GGUF_INT16); tg_le(w, 0xfffd, 2);
+    tg_kv_i32(w, "k.i32", -7);
+    tg_kv_f32(w, "k.f32", 1.5f);
+    tg_key(w, "k.bool", G4_GGUF_BOOL); tg_u8(w, 1);
+    tg_key(w, "k.u64", G4_GGUF_UINT64); tg_u64(w, 1ull << 40);
+    tg_key(w, "k.i64", G4_GGUF_INT64); tg_u64(w, (uint64_t)-5);
+    tg_key(w, "k.f64", G4_GGUF_FLOAT64); tg_f64(w, 0.25);
+    tg_arr(w, "k.strs", G4_GGUF_STRING, 3);
+    tg_str(w, "a"); tg_str(w, ""); tg_str(w, "ccc");
+    tg_arr(w, "k.ints", G4_GGUF_INT32, 3);
+    tg_u32(w, 1); tg_u32(w, (uint32_t)-2); tg_u32(w, 3);
+    tg_arr(w, "k.bools", G4_GGUF_BOOL, 2);
+    tg_u8(w, 1); tg_u8(w, 0);
+    tg_tensor_info(w, "b.weight", 2, (const uint64_t[]){ 4, 2 }, G4_TYPE_F32, 0);
+    tg_tensor_info(w, "a.weight", 1, (const uint64_t[]){ 8 }, G4_TYPE_F16, 32);
+    tg_tensor_info(w, "c.weight", 3, (const uint64_t[]){ 2, 2, 2 }, G4_TYPE_F32, 64);
+    tg_pad_to(w, 32);
+    tg_fill(w, 96);
 }
 
 /* One tensor, no kv: the base for tensor-info defects. */
-static void build_one_tensor(wbuf *w, const char *name, uint32_t n_dims, const uint64_t *ne,
+static void build_one_tensor(tg_buf *w, const char *name, uint32_t n_dims, const uint64_t *ne,
                              uint32_t type, uint64_t offset, size_t data_bytes) {
-    put_header(w, 3, 1, 0);
-    tensor_info(w, name, n_dims, ne, type, offset);
-    pad_to(w, 32);
-    zeros(w, data_bytes);
+    tg_header(w, 3, 1, 0);
+    tg_tensor_info(w, name, n_dims, ne, type, offset);
+    tg_pad_to(w, 32);
+    tg_fill(w, data_bytes);
 }
 
 static int is_zeroed(const g4_gguf *g) {
@@ -130,14 +56,13 @@ static int is_zeroed(const g4_gguf *g) {
 }
 
 /* Parsing must fail, leave the result empty, and name the problem. */
-static void expect_fail(wbuf *w, const char *words) {
+static void expect_fail(tg_buf *w, const char *words) {
     g4_gguf g;
     int rc = g4_gguf_parse(&g, w->p, w->n);
     if (rc == 0 || !strstr(g4_last_error(), words))
         fail_msg("expected failure with '%s', got rc %d: '%s'", words, rc, g4_last_error());
     assert_true(is_zeroed(&g));
-    free(w->p);
-    memset(w, 0, sizeof *w);
+    tg_free(w);
 }
 
 /* ---- fixtures ------------------------------------------------------------------------ */
@@ -290,7 +215,7 @@ static void test_open_missing_file(void **state) {
 
 static void test_valid_image_and_getters(void **state) {
     (void)state;
-    wbuf w = { 0 };
+    tg_buf w = { 0 };
     build_valid(&w);
     g4_gguf g;
     if (g4_gguf_parse(&g, w.p, w.n)) fail_msg("%s", g4_last_error());
@@ -350,17 +275,17 @@ static void test_valid_image_and_getters(void **state) {
     assert_int_equal(i, 1);
     assert_int_equal(g4_gguf_arr_get_i64(g4_gguf_find(&g, "k.u8"), 0, &i), -1);
     g4_gguf_close(&g);
-    free(w.p);
+    tg_free(&w);
 }
 
 static void test_version2_and_custom_alignment(void **state) {
     (void)state;
-    wbuf w = { 0 };
-    put_header(&w, 2, 1, 1);
-    kv_u32(&w, "general.alignment", 64);
-    tensor_info(&w, "t", 1, (const uint64_t[]){ 32 }, G4_TYPE_Q8_0, 64);
-    pad_to(&w, 64);
-    zeros(&w, 64 + 34);
+    tg_buf w = { 0 };
+    tg_header(&w, 2, 1, 1);
+    tg_kv_u32(&w, "general.alignment", 64);
+    tg_tensor_info(&w, "t", 1, (const uint64_t[]){ 32 }, G4_TYPE_Q8_0, 64);
+    tg_pad_to(&w, 64);
+    tg_fill(&w, 64 + 34);
     g4_gguf g;
     if (g4_gguf_parse(&g, w.p, w.n)) fail_msg("%s", g4_last_error());
     assert_int_equal(g.version, 2);
@@ -369,32 +294,32 @@ static void test_version2_and_custom_alignment(void **state) {
     assert_int_equal(g.tensors.tensors[0].nbytes, 34);
     assert_ptr_equal(g.tensors.tensors[0].data, w.p + g.data_offset + 64);
     g4_gguf_close(&g);
-    free(w.p);
+    tg_free(&w);
 }
 
 /* ---- malformed images ------------------------------------------------------------------ */
 
 static void test_bad_magic_and_version(void **state) {
     (void)state;
-    wbuf w = { 0 };
+    tg_buf w = { 0 };
     build_valid(&w);
     w.p[0] = 'X';
     expect_fail(&w, "bad magic");
 
-    put_header(&w, 1, 0, 0);
+    tg_header(&w, 1, 0, 0);
     expect_fail(&w, "version 1 is not supported");
-    put_header(&w, 4, 0, 0);
+    tg_header(&w, 4, 0, 0);
     expect_fail(&w, "unsupported GGUF version 4");
-    put_header(&w, 0x03000000, 0, 0);
+    tg_header(&w, 0x03000000, 0, 0);
     expect_fail(&w, "big-endian");
-    put(&w, "GGU", 3);
+    tg_put(&w, "GGU", 3);
     expect_fail(&w, "truncated header");
     expect_fail(&w, "truncated header");   /* empty buffer */
 }
 
 static void test_every_truncation_fails(void **state) {
     (void)state;
-    wbuf w = { 0 };
+    tg_buf w = { 0 };
     build_valid(&w);
     for (size_t n = 0; n < w.n; n++) {
         g4_gguf g;
@@ -407,64 +332,64 @@ static void test_every_truncation_fails(void **state) {
             fail_msg("prefix of %zu bytes: unexpected error '%s'", n, e);
         assert_true(is_zeroed(&g));
     }
-    free(w.p);
+    tg_free(&w);
 }
 
 static void test_huge_counts_and_lengths(void **state) {
     (void)state;
-    wbuf w = { 0 };
-    put_header(&w, 3, 0, UINT64_MAX);
+    tg_buf w = { 0 };
+    tg_header(&w, 3, 0, UINT64_MAX);
     expect_fail(&w, "n_kv 18446744073709551615 is impossible");
-    put_header(&w, 3, 1ull << 40, 0);
-    zeros(&w, 100);
+    tg_header(&w, 3, 1ull << 40, 0);
+    tg_fill(&w, 100);
     expect_fail(&w, "n_tensors 1099511627776 is impossible");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_ARRAY); put_u32(&w, G4_GGUF_UINT32); put_u64(&w, 1ull << 62);
-    zeros(&w, 64);
+    tg_header(&w, 3, 0, 1);
+    tg_arr(&w, "k", G4_GGUF_UINT32, 1ull << 62);
+    tg_fill(&w, 64);
     expect_fail(&w, "key 'k': array length 4611686018427387904 is impossible");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_ARRAY); put_u32(&w, G4_GGUF_STRING); put_u64(&w, 100);
-    zeros(&w, 64);
+    tg_header(&w, 3, 0, 1);
+    tg_arr(&w, "k", G4_GGUF_STRING, 100);
+    tg_fill(&w, 64);
     expect_fail(&w, "key 'k': array length 100 is impossible");
-    put_header(&w, 3, 0, 1);
-    put_u64(&w, UINT64_MAX);
-    zeros(&w, 64);
+    tg_header(&w, 3, 0, 1);
+    tg_u64(&w, UINT64_MAX);
+    tg_fill(&w, 64);
     expect_fail(&w, "kv 0: truncated key");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_STRING); put_u64(&w, 1ull << 63);
-    zeros(&w, 64);
+    tg_header(&w, 3, 0, 1);
+    tg_key(&w, "k", G4_GGUF_STRING); tg_u64(&w, 1ull << 63);
+    tg_fill(&w, 64);
     expect_fail(&w, "key 'k': truncated string value");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_ARRAY); put_u32(&w, G4_GGUF_STRING); put_u64(&w, 2);
-    put_str(&w, "x"); put_u64(&w, 1000); zeros(&w, 8);
+    tg_header(&w, 3, 0, 1);
+    tg_arr(&w, "k", G4_GGUF_STRING, 2);
+    tg_str(&w, "x"); tg_u64(&w, 1000); tg_fill(&w, 8);
     expect_fail(&w, "truncated string array element");
 }
 
 static void test_bad_value_types(void **state) {
     (void)state;
-    wbuf w = { 0 };
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, 13); put_u64(&w, 0);
+    tg_buf w = { 0 };
+    tg_header(&w, 3, 0, 1);
+    tg_key(&w, "k", 13); tg_u64(&w, 0);
     expect_fail(&w, "key 'k': unknown value type 13");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_ARRAY); put_u32(&w, 99); put_u64(&w, 0);
+    tg_header(&w, 3, 0, 1);
+    tg_arr(&w, "k", 99, 0);
     expect_fail(&w, "key 'k': array of unknown value type 99");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_ARRAY); put_u32(&w, G4_GGUF_ARRAY); put_u64(&w, 1);
-    put_u32(&w, G4_GGUF_UINT8); put_u64(&w, 0);
+    tg_header(&w, 3, 0, 1);
+    tg_arr(&w, "k", G4_GGUF_ARRAY, 1);
+    tg_u32(&w, G4_GGUF_UINT8); tg_u64(&w, 0);
     expect_fail(&w, "key 'k': arrays of arrays are not supported");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_BOOL); put_u8(&w, 2);
+    tg_header(&w, 3, 0, 1);
+    tg_key(&w, "k", G4_GGUF_BOOL); tg_u8(&w, 2);
     expect_fail(&w, "key 'k': bool value 2 is not 0 or 1");
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "k"); put_u32(&w, G4_GGUF_ARRAY); put_u32(&w, G4_GGUF_BOOL); put_u64(&w, 2);
-    put_u8(&w, 0); put_u8(&w, 7);
+    tg_header(&w, 3, 0, 1);
+    tg_arr(&w, "k", G4_GGUF_BOOL, 2);
+    tg_u8(&w, 0); tg_u8(&w, 7);
     expect_fail(&w, "bool value 7");
 }
 
 static void test_bad_tensor_infos(void **state) {
     (void)state;
-    wbuf w = { 0 };
+    tg_buf w = { 0 };
     build_one_tensor(&w, "blk.0.attn_q.weight", 1, (const uint64_t[]){ 4 }, 4, 0, 64);
     expect_fail(&w, "tensor 'blk.0.attn_q.weight': unknown or unsupported type id 4");
     build_one_tensor(&w, "t", 1, (const uint64_t[]){ 4 }, 0xffffffffu, 0, 64);
@@ -500,41 +425,41 @@ static void test_bad_tensor_infos(void **state) {
 static void test_bad_alignment(void **state) {
     (void)state;
     const uint32_t bad[] = { 0, 3, 48 };
-    wbuf w = { 0 };
+    tg_buf w = { 0 };
     for (size_t i = 0; i < 3; i++) {
-        put_header(&w, 3, 0, 1);
-        kv_u32(&w, "general.alignment", bad[i]);
+        tg_header(&w, 3, 0, 1);
+        tg_kv_u32(&w, "general.alignment", bad[i]);
         expect_fail(&w, "is not a nonzero power of two");
     }
-    put_header(&w, 3, 0, 1);
-    put_str(&w, "general.alignment"); put_u32(&w, G4_GGUF_UINT64); put_u64(&w, 32);
+    tg_header(&w, 3, 0, 1);
+    tg_key(&w, "general.alignment", G4_GGUF_UINT64); tg_u64(&w, 32);
     expect_fail(&w, "general.alignment must be a u32, not u64");
 }
 
 static void test_duplicates_and_nul(void **state) {
     (void)state;
-    wbuf w = { 0 };
-    put_header(&w, 3, 2, 0);
-    tensor_info(&w, "same", 1, (const uint64_t[]){ 4 }, G4_TYPE_F32, 0);
-    tensor_info(&w, "same", 1, (const uint64_t[]){ 4 }, G4_TYPE_F32, 32);
-    pad_to(&w, 32);
-    zeros(&w, 64);
+    tg_buf w = { 0 };
+    tg_header(&w, 3, 2, 0);
+    tg_tensor_info(&w, "same", 1, (const uint64_t[]){ 4 }, G4_TYPE_F32, 0);
+    tg_tensor_info(&w, "same", 1, (const uint64_t[]){ 4 }, G4_TYPE_F32, 32);
+    tg_pad_to(&w, 32);
+    tg_fill(&w, 64);
     expect_fail(&w, "duplicate tensor name 'same'");
 
-    put_header(&w, 3, 0, 3);
-    kv_u32(&w, "a", 1);
-    kv_u32(&w, "b", 1);
-    kv_u32(&w, "a", 2);
+    tg_header(&w, 3, 0, 3);
+    tg_kv_u32(&w, "a", 1);
+    tg_kv_u32(&w, "b", 1);
+    tg_kv_u32(&w, "a", 2);
     expect_fail(&w, "duplicate key 'a'");
 
-    put_header(&w, 3, 0, 1);
-    put_str_n(&w, "ab\0c", 4); put_u32(&w, G4_GGUF_UINT8); put_u8(&w, 1);
+    tg_header(&w, 3, 0, 1);
+    tg_str_n(&w, "ab\0c", 4); tg_u32(&w, G4_GGUF_UINT8); tg_u8(&w, 1);
     expect_fail(&w, "kv 0: key contains a NUL byte");
 
-    put_header(&w, 3, 1, 0);
-    put_str_n(&w, "t\0x", 3); put_u32(&w, 1); put_u64(&w, 4); put_u32(&w, 0); put_u64(&w, 0);
-    pad_to(&w, 32);
-    zeros(&w, 32);
+    tg_header(&w, 3, 1, 0);
+    tg_str_n(&w, "t\0x", 3); tg_u32(&w, 1); tg_u64(&w, 4); tg_u32(&w, 0); tg_u64(&w, 0);
+    tg_pad_to(&w, 32);
+    tg_fill(&w, 32);
     expect_fail(&w, "tensor info 0: tensor name contains a NUL byte");
 }
 

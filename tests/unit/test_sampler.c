@@ -5,6 +5,7 @@
  * parameter checks; the model-file defaults (generation_config.json written here,
  * GGUF images written here and the shared fixture); and a printed per-token cost. */
 #include "testutil.h"
+#include "ggufimage.h"
 
 #include "gemma4.h"
 #include "base/error.h"
@@ -709,99 +710,43 @@ static void test_hf_generation_config(void **state) {
     expect_hf_error("huge", "{\"temperature\": 1e300}", "temperature");
 }
 
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-} wbuf;
-
-static void put(wbuf *w, const void *data, size_t n) {
-    if (w->n + n > w->cap) {
-        w->cap = (w->n + n) * 2 + 64;
-        w->p = realloc(w->p, w->cap);
-        assert_non_null(w->p);
-    }
-    memcpy(w->p + w->n, data, n);
-    w->n += n;
-}
-
-static void put_u32(wbuf *w, uint32_t v) {
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-    put(w, b, 4);
-}
-
-static void put_u64(wbuf *w, uint64_t v) {
-    put_u32(w, (uint32_t)v);
-    put_u32(w, (uint32_t)(v >> 32));
-}
-
-static void put_key(wbuf *w, const char *key, uint32_t type) {
-    put_u64(w, strlen(key));
-    put(w, key, strlen(key));
-    put_u32(w, type);
-}
-
-static void kv_f32(wbuf *w, const char *key, float v) {
-    uint32_t bits;
-    memcpy(&bits, &v, 4);
-    put_key(w, key, G4_GGUF_FLOAT32);
-    put_u32(w, bits);
-}
-
-static void kv_i32(wbuf *w, const char *key, int32_t v) {
-    put_key(w, key, G4_GGUF_INT32);
-    put_u32(w, (uint32_t)v);
-}
-
-static void kv_u32(wbuf *w, const char *key, uint32_t v) {
-    put_key(w, key, G4_GGUF_UINT32);
-    put_u32(w, v);
-}
-
-static void gguf_header(wbuf *w, uint64_t n_kv) {
-    put(w, "GGUF", 4);
-    put_u32(w, 3);
-    put_u64(w, 0);
-    put_u64(w, n_kv);
-}
-
 /* Parses the image and applies it to the defaults; returns from_gguf's result. */
-static int apply_gguf(wbuf *w, g4_sampler_params *p) {
+static int apply_gguf(tg_buf *w, g4_sampler_params *p) {
     g4_gguf g;
     if (g4_gguf_parse(&g, w->p, w->n) != 0) fail_msg("g4_gguf_parse: %s", g4_last_error());
     *p = g4_sampler_default_params();
     int rc = g4_sampling_from_gguf(&g, p);
     g4_gguf_close(&g);
-    free(w->p);
-    memset(w, 0, sizeof *w);
+    tg_free(w);
     return rc;
 }
 
 static void test_gguf_sampling_keys(void **state) {
     (void)state;
-    wbuf w = {0};
+    tg_buf w = {0};
     g4_sampler_params p, d = g4_sampler_default_params();
 
-    gguf_header(&w, 7);
-    kv_f32(&w, "general.sampling.temp", 0.7f);
-    kv_i32(&w, "general.sampling.top_k", 40);
-    kv_f32(&w, "general.sampling.top_p", 0.9f);
-    kv_f32(&w, "general.sampling.min_p", 0.05f);
-    kv_f32(&w, "general.sampling.penalty_repeat", 1.1f);
-    kv_i32(&w, "general.sampling.penalty_last_n", -1);
-    kv_f32(&w, "general.sampling.unknown", 3.0f);
+    tg_header(&w, 3, 0, 7);
+    tg_kv_f32(&w, "general.sampling.temp", 0.7f);
+    tg_kv_i32(&w, "general.sampling.top_k", 40);
+    tg_kv_f32(&w, "general.sampling.top_p", 0.9f);
+    tg_kv_f32(&w, "general.sampling.min_p", 0.05f);
+    tg_kv_f32(&w, "general.sampling.penalty_repeat", 1.1f);
+    tg_kv_i32(&w, "general.sampling.penalty_last_n", -1);
+    tg_kv_f32(&w, "general.sampling.unknown", 3.0f);
     assert_int_equal(apply_gguf(&w, &p), 0);
     assert_true(p.temperature == 0.7f && p.top_k == 40 && p.top_p == 0.9f && p.min_p == 0.05f &&
                 p.repeat_penalty == 1.1f && p.penalty_last_n == -1);
     assert_true(p.presence_penalty == d.presence_penalty && p.seed == d.seed);
 
-    gguf_header(&w, 2); /* some keys: the others keep their value; u32 top_k works too */
-    kv_u32(&w, "general.sampling.top_k", 20);
-    kv_f32(&w, "general.sampling.temp", 0.0f);
+    tg_header(&w, 3, 0, 2); /* some keys: the others keep their value; u32 top_k works too */
+    tg_kv_u32(&w, "general.sampling.top_k", 20);
+    tg_kv_f32(&w, "general.sampling.temp", 0.0f);
     assert_int_equal(apply_gguf(&w, &p), 0);
     assert_true(p.top_k == 20 && p.temperature == 0 && p.top_p == d.top_p && p.min_p == d.min_p);
 
-    gguf_header(&w, 1);
-    kv_f32(&w, "general.name.not_sampling", 1.0f);
+    tg_header(&w, 3, 0, 1);
+    tg_kv_f32(&w, "general.name.not_sampling", 1.0f);
     assert_int_equal(apply_gguf(&w, &p), 0);
     assert_params_equal(&p, &d);
 
@@ -816,9 +761,9 @@ static void test_gguf_sampling_keys(void **state) {
         {"general.sampling.temp", 0, 1, 1, "expected a float"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        gguf_header(&w, 1);
-        if (bad[i].is_int) kv_i32(&w, bad[i].key, bad[i].i);
-        else kv_f32(&w, bad[i].key, bad[i].f);
+        tg_header(&w, 3, 0, 1);
+        if (bad[i].is_int) tg_kv_i32(&w, bad[i].key, bad[i].i);
+        else tg_kv_f32(&w, bad[i].key, bad[i].f);
         g4_error_clear();
         int rc = apply_gguf(&w, &p);
         if (rc != -1 || !strstr(g4_last_error(), bad[i].words))

@@ -4,6 +4,7 @@
  * fallback and invalid UTF-8, long runs (with a timing printout), tokenizer.json
  * loading checked against the GGUF, and malformed vocab files of every kind. */
 #include "testutil.h"
+#include "ggufimage.h"
 
 #include "gemma4.h"
 #include "model/gguf.h"
@@ -450,41 +451,6 @@ static void test_detokenizer(void **state) {
 
 /* ---- synthetic vocab GGUFs: the algorithms in miniature, and every defect ------------- */
 
-typedef struct {
-    unsigned char *p;
-    size_t n, cap;
-} wbuf;
-
-static void put(wbuf *w, const void *data, size_t n) {
-    if (w->n + n > w->cap) {
-        w->cap = (w->n + n) * 2 + 64;
-        w->p = realloc(w->p, w->cap);
-        assert_non_null(w->p);
-    }
-    if (n) memcpy(w->p + w->n, data, n);
-    w->n += n;
-}
-
-static void put_le(wbuf *w, uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; i++) put(w, &(uint8_t){(uint8_t)(v >> (8 * i))}, 1);
-}
-
-static void put_str(wbuf *w, const char *s) {
-    put_le(w, strlen(s), 8);
-    put(w, s, strlen(s));
-}
-
-static void put_key(wbuf *w, const char *key, uint32_t type) {
-    put_str(w, key);
-    put_le(w, type, 4);
-}
-
-static void put_arr(wbuf *w, const char *key, uint32_t type, uint64_t n) {
-    put_key(w, key, G4_GGUF_ARRAY);
-    put_le(w, type, 4);
-    put_le(w, n, 8);
-}
-
 /* Pieces of the synthetic vocab: 4 named + 3 special + 256 bytes + text pieces. */
 static const char *const syn_text[] = {"a", "b", "c", "ab", "bc", "abc", "\xE2\x96\x81", "\342\226\201a", "\n", "\n\n", "x"};
 static const float syn_score[] = {-10, -10, -10, -1, -0.5f, -2, -10, -3, -10, -4, -10};
@@ -497,81 +463,74 @@ enum defect {
     D_NO_MODEL, D_NO_TOKENS, D_TOKENS_INT, D_NO_MERGES, D_MERGES_INT, D_SCORES_COUNT, D_NAN_SCORE, D_TYPE_STR,
 };
 
-static void build_syn(wbuf *w, enum defect d) {
+static void build_syn(tg_buf *w, enum defect d) {
     int n_kv = 6 - (d == D_NO_MODEL) - (d == D_NO_TOKENS) - (d == D_NO_MERGES) + (d == D_SPM_NOPREFIX);
-    put(w, "GGUF", 4);
-    put_le(w, 3, 4);
-    put_le(w, 0, 8);
-    put_le(w, (uint64_t)n_kv, 8);
+    tg_header(w, 3, 0, (uint64_t)n_kv);
     if (d != D_NO_MODEL) {
-        put_key(w, "tokenizer.ggml.model", G4_GGUF_STRING);
-        put_str(w, d == D_MODEL ? "bert" : d == D_SPM || d == D_SPM_NOPREFIX ? "llama" : "gemma4");
+        tg_kv_str(w, "tokenizer.ggml.model", d == D_MODEL ? "bert" : d == D_SPM || d == D_SPM_NOPREFIX ? "llama" : "gemma4");
     }
     if (d == D_SPM_NOPREFIX) {
-        put_key(w, "tokenizer.ggml.add_space_prefix", G4_GGUF_BOOL);
-        put_le(w, 0, 1);
+        tg_key(w, "tokenizer.ggml.add_space_prefix", G4_GGUF_BOOL);
+        tg_u8(w, 0);
     }
     if (d == D_TOKENS_INT) {
-        put_arr(w, "tokenizer.ggml.tokens", G4_GGUF_INT32, SYN_N);
-        for (int i = 0; i < SYN_N; i++) put_le(w, 0, 4);
+        tg_arr(w, "tokenizer.ggml.tokens", G4_GGUF_INT32, SYN_N);
+        for (int i = 0; i < SYN_N; i++) tg_u32(w, 0);
     } else if (d != D_NO_TOKENS) {
-        put_arr(w, "tokenizer.ggml.tokens", G4_GGUF_STRING, SYN_N);
+        tg_arr(w, "tokenizer.ggml.tokens", G4_GGUF_STRING, SYN_N);
         static const char *const named[] = {"<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", "<|\"|>"};
-        for (int i = 0; i < 7; i++) put_str(w, named[i]);
+        for (int i = 0; i < 7; i++) tg_str(w, named[i]);
         for (int b = 0; b < 256; b++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", b);
             if (d == D_BYTE_PIECE && b == 7) strcpy(name, "<0xZZ>");
-            put_str(w, name);
+            tg_str(w, name);
         }
-        for (int i = 0; i < SYN_N - SYN_TEXT0; i++) put_str(w, d == D_DUP_PIECE && i == 2 ? "a" : syn_text[i]);
+        for (int i = 0; i < SYN_N - SYN_TEXT0; i++) tg_str(w, d == D_DUP_PIECE && i == 2 ? "a" : syn_text[i]);
     }
     int n_types = d == D_TYPE_COUNT ? SYN_N - 1 : SYN_N;
     if (d == D_TYPE_STR) {
-        put_arr(w, "tokenizer.ggml.token_type", G4_GGUF_STRING, (uint64_t)n_types);
-        for (int i = 0; i < n_types; i++) put_str(w, "1");
+        tg_arr(w, "tokenizer.ggml.token_type", G4_GGUF_STRING, (uint64_t)n_types);
+        for (int i = 0; i < n_types; i++) tg_str(w, "1");
     } else {
-        put_arr(w, "tokenizer.ggml.token_type", G4_GGUF_INT32, (uint64_t)n_types);
+        tg_arr(w, "tokenizer.ggml.token_type", G4_GGUF_INT32, (uint64_t)n_types);
         for (int i = 0; i < n_types; i++) {
             int t = i < 6 ? G4_TOK_CONTROL : i < 7 ? G4_TOK_USER_DEFINED : i < SYN_TEXT0 ? G4_TOK_BYTE : G4_TOK_NORMAL;
             if (d == D_BAD_TYPE && i == 9) t = 9;
-            put_le(w, (uint32_t)t, 4);
+            tg_u32(w, (uint32_t)t);
         }
     }
     int n_scores = d == D_SCORES_COUNT ? 3 : SYN_N;
-    put_arr(w, "tokenizer.ggml.scores", G4_GGUF_FLOAT32, (uint64_t)n_scores);
+    tg_arr(w, "tokenizer.ggml.scores", G4_GGUF_FLOAT32, (uint64_t)n_scores);
     for (int i = 0; i < n_scores; i++) {
         float f = i < 7 ? -1000.0f : i < SYN_TEXT0 ? 0.0f : syn_score[i - SYN_TEXT0];
         if (d == D_NAN_SCORE && i == 8) f = 0.0f / 0.0f;
-        uint32_t bits;
-        memcpy(&bits, &f, 4);
-        put_le(w, bits, 4);
+        tg_f32(w, f);
     }
     if (d == D_MERGES_INT) {
-        put_arr(w, "tokenizer.ggml.merges", G4_GGUF_INT32, 1);
-        put_le(w, 0, 4);
+        tg_arr(w, "tokenizer.ggml.merges", G4_GGUF_INT32, 1);
+        tg_u32(w, 0);
     } else if (d != D_NO_MERGES) {
         size_t n = sizeof syn_merges / sizeof syn_merges[0];
-        put_arr(w, "tokenizer.ggml.merges", G4_GGUF_STRING, n + 3);
-        for (size_t i = 0; i < n; i++) put_str(w, syn_merges[i]);
-        put_str(w, "nospace");   /* malformed or unknown merges are skipped, as llama.cpp never uses them */
-        put_str(w, "a zz");
-        put_str(w, "a b");
+        tg_arr(w, "tokenizer.ggml.merges", G4_GGUF_STRING, n + 3);
+        for (size_t i = 0; i < n; i++) tg_str(w, syn_merges[i]);
+        tg_str(w, "nospace");   /* malformed or unknown merges are skipped, as llama.cpp never uses them */
+        tg_str(w, "a zz");
+        tg_str(w, "a b");
     }
-    put_key(w, "tokenizer.ggml.bos_token_id", G4_GGUF_UINT32);
-    put_le(w, d == D_BOS_RANGE ? SYN_N : 2, 4);
-    while (w->n % 32) put(w, "", 1);
+    tg_kv_u32(w, "tokenizer.ggml.bos_token_id", d == D_BOS_RANGE ? SYN_N : 2);
+    tg_pad_to(w, 32);
 }
 
 /* Builds the synthetic vocab (NULL on a defect, with the error checked). */
 static g4_vocab *syn_vocab(enum defect d, const char *words) {
-    wbuf w = {0};
+    tg_buf w = {0};
     build_syn(&w, d);
     g4_gguf g;
     if (g4_gguf_parse(&g, w.p, w.n) != 0) fail_msg("synthetic GGUF does not parse: %s", g4_last_error());
     g4_vocab *v = g4_vocab_from_gguf(&g);
     g4_gguf_close(&g);
-    free(w.p);
+    tg_free(&w);
     if (words) {
         if (v || !strstr(g4_last_error(), words)) fail_msg("defect %d: expected an error with '%s', got '%s'", d, words, g4_last_error());
         assert_null(strchr(g4_last_error(), '\n'));
@@ -651,10 +610,10 @@ static void test_gguf_defects(void **state) {
 
     /* through g4_vocab_load: the path is named */
     const char *path = tu_path("%s/syn-bad.gguf", tu_tmpdir());
-    wbuf w = {0};
+    tg_buf w = {0};
     build_syn(&w, D_BAD_TYPE);
     assert_int_equal(tu_write_file(path, w.p, w.n), 0);
-    free(w.p);
+    tg_free(&w);
     assert_null(g4_vocab_load(path));
     assert_non_null(strstr(g4_last_error(), path));
     assert_non_null(strstr(g4_last_error(), "invalid token type"));
@@ -714,7 +673,7 @@ static void write_hf_from_gguf(const g4_gguf *g, const char *dir, int pairs) {
 
 static void test_hf_synthetic(void **state) {
     (void)state;
-    wbuf w = {0};
+    tg_buf w = {0};
     build_syn(&w, D_NONE);
     g4_gguf g;
     assert_int_equal(g4_gguf_parse(&g, w.p, w.n), 0);
@@ -723,7 +682,7 @@ static void test_hf_synthetic(void **state) {
     write_hf_from_gguf(&g, dir, 1);
     g4_vocab *gv = g4_vocab_from_gguf(&g), *hv = g4_vocab_load(dir);
     g4_gguf_close(&g);
-    free(w.p);
+    tg_free(&w);
     if (!hv) fail_msg("tokenizer.json: %s", g4_last_error());
     assert_int_equal(g4_vocab_size(hv), SYN_N);
     assert_int_equal(hv->n_merges, 5);
