@@ -1,0 +1,148 @@
+/* dot.h (internal to kernels/cpu): dot products of one weight row with one
+ * activation row that has been converted once per token to the type ggml pairs
+ * with the weight type (llama.cpp's vec_dot_type):
+ *
+ *   weight            activation   kernel result
+ *   Q8_0, Q4_0, Q5_0  Q8_0         sum over blocks of d_w*d_a * sum(q_w*q_a)
+ *   Q4_1, Q5_1        Q8_1         ... + m_w * s_a per block
+ *   Q2_K .. Q6_K      Q8_K         sum over super-blocks, integer sub-block sums
+ *   BF16, F16         F32          sum of w*x (the activation row is copied)
+ *
+ * Two implementations: dot_scalar.c (portable; also the tests' oracle) and
+ * dot_avx2.c (AVX2+FMA+F16C, compiled per function, chosen at run time). The
+ * matmul looks a kernel up once per weight matrix:
+ *
+ *   const g4k_dot_kernel *k = g4k_dot_for(w->type);
+ *   k->quantize_act(x, xq, n);                // once per token, xq holds act_row_size(n) bytes
+ *   for each row o: y[o] = k->dot(row(o), xq, n);
+ *
+ * n must be a whole number of the weight type's blocks (any n for BF16/F16).
+ * Rows need no alignment beyond that of their blocks. */
+#ifndef G4K_DOT_H
+#define G4K_DOT_H
+
+#include "model/quant.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    enum g4_type act_type;                                  /* G4_TYPE_Q8_0, Q8_1, Q8_K or F32 */
+    size_t (*act_row_size)(int64_t n);                      /* bytes of a converted activation row */
+    void (*quantize_act)(const float *x, void *out, int64_t n); /* bit-identical to ggml's *_ref */
+    float (*dot)(const void *w_row, const void *act, int64_t n);
+} g4k_dot_kernel;
+
+/* The fastest kernel for weight_type on this CPU, or NULL when the type has none
+ * (F32 and the activation-only types Q8_1/Q8_K). */
+const g4k_dot_kernel *g4k_dot_for(enum g4_type weight_type);
+
+/* The portable kernel (NULL as above). Tests and benchmarks. */
+const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type);
+
+/* The AVX2 kernel, or NULL when the CPU lacks AVX2/FMA/F16C, the build is not
+ * for x86-64, or the type has no AVX2 kernel yet. Tests and benchmarks. */
+const g4k_dot_kernel *g4k_dot_avx2(enum g4_type weight_type);
+
+/* ---- block layouts (ggml-common.h; the same as engine/model/quant*.c) ---------- */
+
+#define G4K_QK 32 /* elements per block of the 32-element types */
+
+typedef struct {
+    uint16_t d;
+    uint8_t qs[16];
+} g4k_block_q4_0;
+
+typedef struct {
+    uint16_t d, m;
+    uint8_t qs[16];
+} g4k_block_q4_1;
+
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} g4k_block_q5_0;
+
+typedef struct {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[16];
+} g4k_block_q5_1;
+
+typedef struct {
+    uint16_t d;
+    int8_t qs[32];
+} g4k_block_q8_0;
+
+typedef struct {
+    uint16_t d, s; /* s = f16(d * sum(qs)) */
+    int8_t qs[32];
+} g4k_block_q8_1;
+
+typedef struct {
+    uint8_t scales[G4_QK_K / 16];
+    uint8_t qs[G4_QK_K / 4];
+    uint16_t d, dmin;
+} g4k_block_q2_K;
+
+typedef struct {
+    uint8_t hmask[G4_QK_K / 8];
+    uint8_t qs[G4_QK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} g4k_block_q3_K;
+
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[G4_QK_K / 2];
+} g4k_block_q4_K;
+
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[G4_QK_K / 8];
+    uint8_t qs[G4_QK_K / 2];
+} g4k_block_q5_K;
+
+typedef struct {
+    uint8_t ql[G4_QK_K / 2];
+    uint8_t qh[G4_QK_K / 4];
+    int8_t scales[G4_QK_K / 16];
+    uint16_t d;
+} g4k_block_q6_K;
+
+typedef struct {
+    float d;
+    int8_t qs[G4_QK_K];
+    int16_t bsums[G4_QK_K / 16];
+} g4k_block_q8_K;
+
+_Static_assert(sizeof(g4k_block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(g4k_block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(g4k_block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(g4k_block_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(g4k_block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(g4k_block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(g4k_block_q2_K) == G4_Q2_K_SIZE, "q2_K");
+_Static_assert(sizeof(g4k_block_q3_K) == G4_Q3_K_SIZE, "q3_K");
+_Static_assert(sizeof(g4k_block_q4_K) == G4_Q4_K_SIZE, "q4_K");
+_Static_assert(sizeof(g4k_block_q5_K) == G4_Q5_K_SIZE, "q5_K");
+_Static_assert(sizeof(g4k_block_q6_K) == G4_Q6_K_SIZE, "q6_K");
+_Static_assert(sizeof(g4k_block_q8_K) == G4_Q8_K_SIZE, "q8_K");
+
+/* The activation-row helpers both implementations share (dot_scalar.c). */
+size_t g4k_act_size_q8_0(int64_t n);
+size_t g4k_act_size_q8_1(int64_t n);
+size_t g4k_act_size_q8_K(int64_t n);
+size_t g4k_act_size_f32(int64_t n);
+void g4k_quantize_act_q8_0(const float *x, void *out, int64_t n);
+void g4k_quantize_act_q8_1(const float *x, void *out, int64_t n);
+void g4k_quantize_act_q8_K(const float *x, void *out, int64_t n);
+void g4k_quantize_act_f32(const float *x, void *out, int64_t n);
+
+/* Unpacks the 8 six-bit scales (out[0..7]) and 8 mins (out[8..15]) of a Q4_K/Q5_K block. */
+void g4k_unpack_scales_k4(const uint8_t packed[12], uint8_t out[16]);
+
+#endif

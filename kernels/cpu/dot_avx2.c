@@ -1,0 +1,362 @@
+/* dot_avx2.c: AVX2+FMA (and F16C) versions of the dot products in dot.h, after
+ * ggml's x86 ggml_vec_dot_*: 32 quants at a time with maddubs/madd, the integer
+ * sums exact per block, scaled and accumulated in 8 float lanes.
+ *
+ * Each function carries __attribute__((target)), so that this file builds
+ * (and the rest of the engine stays generic) without -mavx2; g4k_dot_avx2
+ * hands the kernels out only when the CPU reports AVX2, FMA and F16C. Types
+ * without an AVX2 kernel here (Q2_K, Q3_K) fall back to dot_scalar.c. */
+#include "cpu/dot.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define G4K_HAVE_AVX2_BUILD 1
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+AVX2 static inline float hsum_f32x8(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+AVX2 static inline int hsum_i32x4(__m128i x) {
+    __m128i h = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)); /* swap adjacent lanes */
+    return _mm_cvtsi128_si32(h);
+}
+
+AVX2 static inline float f16s(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+/* Sums adjacent pairs of unsigned bytes ax times signed bytes sy, as 8 floats. */
+AVX2 static inline __m256 mul_sum_us8(__m256i ax, __m256i sy) {
+    const __m256i dot = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot));
+}
+
+/* The same for signed x: |x| times y with x's sign. */
+AVX2 static inline __m256 mul_sum_i8(__m256i x, __m256i y) {
+    return mul_sum_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/* 32 nibbles of 16 bytes in element order: low nibbles (0..15), then high ones (16..31). */
+AVX2 static inline __m256i nibbles_32(const uint8_t *p) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)p);
+    const __m256i b = _mm256_insertf128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0xf));
+}
+
+/* 32 bytes, 0xff where bit j of the little-endian u32 at p is set, else 0. */
+AVX2 static inline __m256i bits_32(const uint8_t *p) {
+    uint32_t x;
+    memcpy(&x, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+/* Broadcasts 16-bit lane i of each 128-bit half to the whole half. */
+AVX2 static inline __m256i bcast_i16(__m256i v, int i) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * i) | ((2 * i + 1) << 8))));
+}
+
+/* ---- 32-element blocks ------------------------------------------------------------- */
+
+AVX2 static float dot_q8_0(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q8_0 *w = vw;
+    const g4k_block_q8_0 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / G4K_QK; b++) {
+        const __m256 d = _mm256_set1_ps(f16s(w[b].d) * f16s(a[b].d));
+        const __m256i qw = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qw, qa), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+AVX2 static float dot_q4_0(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q4_0 *w = vw;
+    const g4k_block_q8_0 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / G4K_QK; b++) {
+        const __m256 d = _mm256_set1_ps(f16s(w[b].d) * f16s(a[b].d));
+        const __m256i qw = _mm256_sub_epi8(nibbles_32(w[b].qs), _mm256_set1_epi8(8));
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qw, qa), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+AVX2 static float dot_q4_1(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q4_1 *w = vw;
+    const g4k_block_q8_1 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / G4K_QK; b++) {
+        summs += f16s(w[b].m) * f16s(a[b].s);
+        const __m256 d = _mm256_set1_ps(f16s(w[b].d) * f16s(a[b].d));
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8(nibbles_32(w[b].qs), qa), acc);
+    }
+    return hsum_f32x8(acc) + summs;
+}
+
+AVX2 static float dot_q5_0(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q5_0 *w = vw;
+    const g4k_block_q8_0 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / G4K_QK; b++) {
+        const __m256 d = _mm256_set1_ps(f16s(w[b].d) * f16s(a[b].d));
+        /* nibble | (fifth bit ? 0 : 0xf0) is the signed value nibble + 16*bit - 16 */
+        const __m256i hi = _mm256_andnot_si256(bits_32(w[b].qh), _mm256_set1_epi8((char)0xf0));
+        const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qw, qa), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+AVX2 static float dot_q5_1(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q5_1 *w = vw;
+    const g4k_block_q8_1 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / G4K_QK; b++) {
+        summs += f16s(w[b].m) * f16s(a[b].s);
+        const __m256 d = _mm256_set1_ps(f16s(w[b].d) * f16s(a[b].d));
+        const __m256i hi = _mm256_and_si256(bits_32(w[b].qh), _mm256_set1_epi8(0x10));
+        const __m256i qw = _mm256_or_si256(nibbles_32(w[b].qs), hi);
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8(qw, qa), acc);
+    }
+    return hsum_f32x8(acc) + summs;
+}
+
+/* ---- K-quants × Q8_K ----------------------------------------------------------------- */
+
+/* The 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block as
+ * 16 i16 lanes (ggml's kmask unpacking of the 12 packed bytes). */
+AVX2 static inline __m256i k4_mins_scales(const uint8_t packed[12]) {
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3f;
+    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3f;
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+/* The mins term of a Q4_K/Q5_K super-block: sum over sub-blocks of min_j * (sum of
+ * the activation quants of sub-block j), from the 16-element sums in bsums. */
+AVX2 static inline int k4_mins_dot(__m256i mins_scales, const int16_t *bsums) {
+    const __m256i s16 = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i s32 = _mm_hadd_epi16(_mm256_castsi256_si128(s16), _mm256_extracti128_si256(s16, 1));
+    return hsum_i32x4(_mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), s32));
+}
+
+AVX2 static float dot_q4_K(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q4_K *w = vw;
+    const g4k_block_q8_K *a = va;
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / G4_QK_K; b++) {
+        const __m256i mins_scales = k4_mins_scales(w[b].scales);
+        summs -= a[b].d * f16s(w[b].dmin) * (float)k4_mins_dot(mins_scales, a[b].bsums);
+        const __m128i sc128 = _mm256_castsi256_si128(mins_scales);
+        const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(sc128), sc128, 1);
+
+        const uint8_t *q = w[b].qs;
+        const int8_t *y = a[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q += 32, y += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q);
+            const __m256i ql = _mm256_and_si256(bits, m4);
+            const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            __m256i pl = _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)y));
+            __m256i ph = _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(y + 32)));
+            pl = _mm256_madd_epi16(bcast_i16(scales, 2 * j), pl);
+            ph = _mm256_madd_epi16(bcast_i16(scales, 2 * j + 1), ph);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        const __m256 d = _mm256_set1_ps(a[b].d * f16s(w[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc) + summs;
+}
+
+AVX2 static float dot_q5_K(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q5_K *w = vw;
+    const g4k_block_q8_K *a = va;
+    const __m256i m4 = _mm256_set1_epi8(0xf), sixteen = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / G4_QK_K; b++) {
+        const __m256i mins_scales = k4_mins_scales(w[b].scales);
+        summs -= a[b].d * f16s(w[b].dmin) * (float)k4_mins_dot(mins_scales, a[b].bsums);
+        const __m128i sc128 = _mm256_castsi256_si128(mins_scales);
+        const __m256i scales = _mm256_inserti128_si256(_mm256_castsi128_si256(sc128), sc128, 1);
+
+        const __m256i hbits = _mm256_loadu_si256((const __m256i *)w[b].qh);
+        __m256i hmask = _mm256_set1_epi8(1);
+        const uint8_t *q = w[b].qs;
+        const int8_t *y = a[b].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q += 32, y += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q);
+            __m256i h0 = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, hmask), hmask);
+            hmask = _mm256_slli_epi16(hmask, 1);
+            __m256i h1 = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, hmask), hmask);
+            hmask = _mm256_slli_epi16(hmask, 1);
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_and_si256(h0, sixteen));
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                               _mm256_and_si256(h1, sixteen));
+            __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)y));
+            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(y + 32)));
+            p0 = _mm256_madd_epi16(bcast_i16(scales, 2 * j), p0);
+            p1 = _mm256_madd_epi16(bcast_i16(scales, 2 * j + 1), p1);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        const __m256 d = _mm256_set1_ps(a[b].d * f16s(w[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc) + summs;
+}
+
+AVX2 static float dot_q6_K(const void *vw, const void *va, int64_t n) {
+    const g4k_block_q6_K *w = vw;
+    const g4k_block_q8_K *a = va;
+    const __m256i m4 = _mm256_set1_epi8(0xf), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / G4_QK_K; b++) {
+        const uint8_t *ql = w[b].ql, *qh = w[b].qh;
+        const int8_t *y = a[b].qs;
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)w[b].scales);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++, ql += 64, qh += 32, y += 128) {
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(b2, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4)),
+            };
+            for (int k = 0; k < 4; k++) {
+                const __m256i qa = _mm256_loadu_si256((const __m256i *)(y + 32 * k));
+                /* (q - 32) * a as q*a - 32*a, both within i16 */
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], qa), _mm256_maddubs_epi16(m32, qa));
+                /* sub-block 8h+2k covers lanes 0..7 (elements 0..15), 8h+2k+1 lanes 8..15 */
+                const int64_t s0 = 8 * h + 2 * k;
+                const __m128i pick = _mm_set_epi64x((s0 + 1) * 0x0101010101010101LL, s0 * 0x0101010101010101LL);
+                const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+            }
+        }
+        const __m256 d = _mm256_set1_ps(a[b].d * f16s(w[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+/* ---- float weights × f32 ------------------------------------------------------------ */
+
+AVX2 static inline __m256 load_bf16x8(const uint8_t *p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2 static inline __m256 load_f16x8(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+/* Four accumulators of 8 lanes, then the tail one element at a time. */
+#define FLOAT_DOT(name, load, scalar)                                                            \
+    AVX2 static float name(const void *vw, const void *va, int64_t n) {                         \
+        const uint8_t *w = vw;                                                                   \
+        const float *x = va;                                                                     \
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                               \
+        int64_t i = 0;                                                                           \
+        for (; i + 32 <= n; i += 32) {                                                           \
+            s0 = _mm256_fmadd_ps(load(w + 2 * i), _mm256_loadu_ps(x + i), s0);                   \
+            s1 = _mm256_fmadd_ps(load(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);          \
+            s2 = _mm256_fmadd_ps(load(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);         \
+            s3 = _mm256_fmadd_ps(load(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);         \
+        }                                                                                        \
+        for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load(w + 2 * i), _mm256_loadu_ps(x + i), s0); \
+        float sum = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));     \
+        for (; i < n; i++) {                                                                     \
+            uint16_t h;                                                                          \
+            memcpy(&h, w + 2 * i, 2);                                                            \
+            sum += scalar(h) * x[i];                                                             \
+        }                                                                                        \
+        return sum;                                                                              \
+    }
+
+FLOAT_DOT(dot_bf16, load_bf16x8, g4_bf16_to_f32)
+FLOAT_DOT(dot_f16, load_f16x8, f16s)
+
+/* ---- the table ---------------------------------------------------------------------- */
+
+#define Q8_0_ACT G4_TYPE_Q8_0, g4k_act_size_q8_0, g4k_quantize_act_q8_0
+#define Q8_1_ACT G4_TYPE_Q8_1, g4k_act_size_q8_1, g4k_quantize_act_q8_1
+#define Q8_K_ACT G4_TYPE_Q8_K, g4k_act_size_q8_K, g4k_quantize_act_q8_K
+#define F32_ACT G4_TYPE_F32, g4k_act_size_f32, g4k_quantize_act_f32
+
+static const g4k_dot_kernel k_avx2[G4_TYPE_COUNT] = {
+    [G4_TYPE_Q8_0] = {Q8_0_ACT, dot_q8_0}, [G4_TYPE_Q4_0] = {Q8_0_ACT, dot_q4_0},
+    [G4_TYPE_Q5_0] = {Q8_0_ACT, dot_q5_0}, [G4_TYPE_Q4_1] = {Q8_1_ACT, dot_q4_1},
+    [G4_TYPE_Q5_1] = {Q8_1_ACT, dot_q5_1}, [G4_TYPE_Q4_K] = {Q8_K_ACT, dot_q4_K},
+    [G4_TYPE_Q5_K] = {Q8_K_ACT, dot_q5_K}, [G4_TYPE_Q6_K] = {Q8_K_ACT, dot_q6_K},
+    [G4_TYPE_BF16] = {F32_ACT, dot_bf16},  [G4_TYPE_F16] = {F32_ACT, dot_f16},
+};
+
+/* AVX2, FMA and F16C, and an OS that saves the YMM registers (cpuid/xgetbv, as
+ * __builtin_cpu_supports does; clang's lacks "f16c"). */
+static int detect_avx2(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, f16c = (c >> 29) & 1;
+    if (!fma || !osxsave || !f16c) return 0;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 6) != 6) return 0; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b >> 5) & 1;
+}
+
+static int cpu_has_avx2(void) {
+    static int cached = -1; /* a benign race: every thread computes the same value */
+    if (cached < 0) cached = detect_avx2();
+    return cached;
+}
+
+const g4k_dot_kernel *g4k_dot_avx2(enum g4_type weight_type) {
+    if ((int)weight_type < 0 || (int)weight_type >= G4_TYPE_COUNT || !cpu_has_avx2()) return NULL;
+    const g4k_dot_kernel *k = &k_avx2[weight_type];
+    return k->dot ? k : NULL;
+}
+
+#else /* not x86-64: no AVX2 kernels */
+
+const g4k_dot_kernel *g4k_dot_avx2(enum g4_type weight_type) {
+    (void)weight_type;
+    return NULL;
+}
+
+#endif
