@@ -1,6 +1,7 @@
 # Makefile: the README's two commands.
 #   make test   installs missing Debian packages, builds (release, sanitizers,
 #               fuzzers), sets up the peer engine and runs every test
+#   make bench  builds, sets up the peer and compares CPU speed with it (slow)
 #   make chat   builds and starts gemma4 (MODEL=path to choose the model)
 # CMake does the building; this file only strings the steps together.
 
@@ -16,7 +17,7 @@ DEB_PACKAGES := cmake make gcc pkg-config clang libclang-rt-14-dev git \
                 libcmocka-dev libjansson-dev libopenblas-dev python3-numpy
 DEB_COMMANDS := node:nodejs npm:npm
 
-.PHONY: all deps build test test-release test-asan test-fuzz peer chat clean
+.PHONY: all deps build test test-release test-asan test-fuzz peer bench chat clean
 
 all: build
 
@@ -50,6 +51,11 @@ peer: deps
 	  sh $(SHARED)/peer/setup.sh $(PEER_DIR) || echo "peer engine unavailable: its cross-checks will skip"; \
 	else echo "../shared is absent: peer cross-checks will skip"; fi
 
+# CPU speed against the peer on generated E2B/E4B-shape models (hours; not part of
+# make test): tests/bench/run.sh prints the table (ARGS, e.g. ARGS=--quick).
+bench: build peer
+	bash tests/bench/run.sh --build $(BUILD) $(ARGS)
+
 PEER_ENV := G4_PEER=$(PEER_DIR)/lref G4_PEER_LIB_DIR=$(PEER_DIR)/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 
 test-release: build peer
@@ -67,8 +73,10 @@ test-fuzz: deps
 
 test: test-release test-asan test-fuzz
 
+# Until the terminal UI lands, chat answers PROMPT once (MODEL is required).
 chat: build
-	./$(BUILD)/gemma4 $(if $(MODEL),-m $(MODEL)) $(ARGS)
+	@if [ -z "$(MODEL)" ]; then ./$(BUILD)/gemma4 --help; echo; echo "usage: make chat MODEL=path/to/model.gguf [PROMPT='...'] [ARGS='--think']"; \
+	else ./$(BUILD)/gemma4 -m "$(MODEL)" -p "$(or $(PROMPT),Hello! Who are you?)" $(ARGS); fi
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

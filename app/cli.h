@@ -6,10 +6,12 @@
 
 #include <stdint.h>
 
-/* gemma4 eval -m MODEL --tokens LIST [--logits OUT.f32] [--batch N] [--greedy K] */
+/* gemma4 eval -m MODEL --tokens LIST [--logits OUT.f32] [--batch N] [--greedy K] [-t N] */
 int cmd_eval(int argc, char **argv);
-/* gemma4 -m MODEL (--tokens LIST | -p TEXT) [-n N]: one-shot generation */
+/* gemma4 -m MODEL (--tokens LIST | -p TEXT) [-n N] [-t N]: one-shot generation */
 int cmd_generate(int argc, char **argv);
+/* gemma4 bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--json]: speed medians */
+int cmd_bench(int argc, char **argv);
 /* gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] TEXT | --jsonl IN.jsonl */
 int cmd_tokenize(int argc, char **argv);
 /* gemma4 template --template FILE.jinja --case CASE.json */

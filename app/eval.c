@@ -8,7 +8,7 @@
 
 typedef struct {
     const char *model, *tokens, *logits_out;
-    int batch, greedy, ctx;
+    int batch, greedy, ctx, threads;
 } eval_opts;
 
 static int parse(int argc, char **argv, eval_opts *o) {
@@ -20,6 +20,7 @@ static int parse(int argc, char **argv, eval_opts *o) {
         else if (!strcmp(a, "--batch")) { if ((o->batch = cli_parse_int(a, v, 1, 1 << 20)) < 0) return -1; i++; }
         else if (!strcmp(a, "--greedy")) { if ((o->greedy = cli_parse_int(a, v, 0, 1 << 20)) < 0) return -1; i++; }
         else if (!strcmp(a, "--ctx")) { if ((o->ctx = cli_parse_int(a, v, 1, 1 << 30)) < 0) return -1; i++; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((o->threads = cli_parse_int(a, v, 0, 4096)) < 0) return -1; i++; }
         else return cli_fail("eval: unknown option '%s'", a), -1;
         if (!v) return cli_fail("eval: %s needs a value", a), -1;
     }
@@ -47,6 +48,7 @@ int cmd_eval(int argc, char **argv) {
     g4_context_params cp = g4_context_default_params();
     cp.n_ctx = o.ctx ? o.ctx : n + o.greedy;
     if (o.batch) cp.n_ubatch = o.batch;
+    cp.n_threads = o.threads;
     if (!(ctx = g4_context_new(model, &cp))) { cli_fail("%s", g4_last_error()); goto done; }
     if (o.logits_out && !(out = fopen(o.logits_out, "wb"))) { cli_fail("cannot write %s", o.logits_out); goto done; }
     if (!(want = malloc((size_t)n))) goto done;

@@ -15,7 +15,7 @@
 
 typedef struct {
     const char *model, *tokens, *prompt, *system, *template_file;
-    int n_predict, n_ctx;
+    int n_predict, n_ctx, threads;
     bool think, hide_thinking, raw;
     g4_sampler_params sampling;
     bool set_temp, set_top_k, set_top_p, set_min_p, set_repeat, set_seed;
@@ -44,6 +44,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--chat-template")) o->template_file = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((o->n_predict = cli_parse_int(a, v, 1, 1 << 24)) < 0) return -1; }
         else if (!strcmp(a, "--ctx")) { if ((o->n_ctx = cli_parse_int(a, v, 1, 1 << 30)) < 0) return -1; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((o->threads = cli_parse_int(a, v, 0, 4096)) < 0) return -1; }
         else if (!strcmp(a, "--temp")) { if (parse_float(a, v, 0, 100, &o->sampling.temperature)) return -1; o->set_temp = true; }
         else if (!strcmp(a, "--top-p")) { if (parse_float(a, v, 0.001f, 1, &o->sampling.top_p)) return -1; o->set_top_p = true; }
         else if (!strcmp(a, "--min-p")) { if (parse_float(a, v, 0, 1, &o->sampling.min_p)) return -1; o->set_min_p = true; }
@@ -144,6 +145,7 @@ static int generate_ids(const gen_opts *o, g4_model *model) {
     g4_model_get_info(model, &info);
     g4_context_params cp = g4_context_default_params();
     cp.n_ctx = o->n_ctx ? o->n_ctx : n + o->n_predict;
+    cp.n_threads = o->threads;
     g4_context *ctx = g4_context_new(model, &cp);
     int status = 1;
     g4_batch b = {.n_tokens = n, .token = ids};
@@ -193,6 +195,7 @@ int cmd_generate(int argc, char **argv) {
     g4_context_params cp = g4_context_default_params();
     cp.n_ctx = o.n_ctx ? o.n_ctx : n + o.n_predict;
     if (cp.n_ctx > info.n_ctx_train) cp.n_ctx = info.n_ctx_train;
+    cp.n_threads = o.threads;
     if (n >= cp.n_ctx) { cli_fail("the prompt (%d tokens) does not fit the context (%d)", n, cp.n_ctx); goto done; }
     g4_sampler_params sp = g4_model_sampler_params(model);
     if (o.set_temp) sp.temperature = o.sampling.temperature;

@@ -11,7 +11,8 @@
 static const char usage[] =
     "usage: gemma4 -m MODEL -p TEXT [options]        answer one message, streamed to stdout\n"
     "       gemma4 -m MODEL --tokens IDS [-n N]      greedy token ids after raw token ids\n"
-    "       gemma4 eval -m MODEL --tokens IDS [--logits OUT.f32] [--batch N] [--greedy K]\n"
+    "       gemma4 eval -m MODEL --tokens IDS [--logits OUT.f32] [--batch N] [--greedy K] [-t N]\n"
+    "       gemma4 bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
     "       gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] [--untrusted] TEXT | --jsonl IN.jsonl\n"
     "       gemma4 template --template FILE.jinja --case CASE.json\n"
     "\n"
@@ -29,11 +30,18 @@ static const char usage[] =
     "  --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S\n"
     "                         sampling (default: the model's, else Gemma 4's 1.0, 64, 0.95)\n"
     "  --ctx N                context size (default: the prompt plus N)\n"
+    "  -t, --threads N        CPU threads (default 0: one per online core)\n"
     "\n"
     "eval options:\n"
     "  --logits FILE   write float32 logits [n_tokens][vocab] (after the softcap)\n"
     "  --batch N       evaluate the prompt N tokens at a time (default: all at once)\n"
-    "  --greedy K      print the K greedy next-token ids after the prompt\n";
+    "  --greedy K      print the K greedy next-token ids after the prompt\n"
+    "  -t, --threads N CPU threads (default 0: one per online core)\n"
+    "\n"
+    "bench options (gemma4 bench --help for more):\n"
+    "  -p N   prefill N tokens (default 512)   -n N   then decode N (default 128)\n"
+    "  -t N   threads (default 0: every core)  -r N   runs after a warm-up (default 5)\n"
+    "  --json one JSON object of the medians: prefill/decode tok/s, TTFT, TPOT, peak RSS\n";
 
 int cli_fail(const char *fmt, ...) {
     va_list ap;
@@ -93,6 +101,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "template")) return cmd_template(argc - 1, argv + 1);
     if (argv[1][0] == '-') return cmd_generate(argc, argv);

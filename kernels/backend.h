@@ -1,6 +1,7 @@
 /* backend.h: the compute ops the forward pass calls, in order, on activations in
  * f32. Each backend (cpu/, later cuda/ and hip/) implements every function here;
- * one that lacks an op fails to link. The ops know nothing of models or caches. */
+ * one that lacks an op fails to link. The ops know nothing of models or caches.
+ * The heavy ops (matmul, attention) take the thread pool they may spread over. */
 #ifndef G4_BACKEND_H
 #define G4_BACKEND_H
 
@@ -21,8 +22,22 @@ typedef struct {
 /* Longest matrix row (n_in) the kernels accept; the loader rejects longer ones. */
 #define G4K_MAX_ROW 65536
 
+/* A pool of CPU threads, started once (per context) and kept for its lifetime.
+ * An op given a pool runs on all its threads, the calling thread included; the
+ * results do not depend on the number of threads, to the bit. A NULL pool or one
+ * of a single thread runs the op on the calling thread alone. One thread at a
+ * time may call ops with a given pool. */
+typedef struct g4k_pool g4k_pool;
+
+/* Starts n_threads - 1 worker threads (n_threads < 1 counts as 1); NULL if the
+ * system refuses one. */
+g4k_pool *g4k_pool_new(int n_threads);
+void g4k_pool_free(g4k_pool *pool);
+/* Threads that run an op: the workers plus the caller (1 for NULL). */
+int g4k_pool_size(const g4k_pool *pool);
+
 /* y[t][o] = sum_i W[o][i] * x[t][i] for t < n_tok. x is [n_tok][n_in], y [n_tok][n_out]. */
-void g4k_matmul(const g4k_matrix *w, const float *x, int n_tok, float *y);
+void g4k_matmul(g4k_pool *pool, const g4k_matrix *w, const float *x, int n_tok, float *y);
 
 /* Row-wise RMSNorm of n_rows vectors of length dim (w may be NULL: no weight):
  * y = x / sqrt(mean(x^2) + eps) * w. y may alias x. */
@@ -42,12 +57,19 @@ void g4k_scale(float *y, float s, int64_t n);
 /* x[i] = cap * tanh(x[i] / cap) */
 void g4k_softcap(float *x, int64_t n, float cap);
 
-/* Attention of one query token (scale 1.0): out[h] = sum_j softmax_j(q[h].k[g(h)][j]) v[g(h)][j]
- * over key positions j = first..last, with g(h) = h / (nq / nkv). The key of
- * position j lives in row (j % ring) of k and v, each row nkv*d floats.
- * scratch holds at least last-first+1 floats. */
-void g4k_attention(float *out, const float *q, int nq, int nkv, int d,
-                   const float *k, const float *v, int ring, int first, int last,
-                   float *scratch);
+/* The keys one query token attends to: positions first..last of a ring of cached
+ * keys and values, where position j lives in row (j % ring) of k and of v, each
+ * row nkv*d floats. */
+typedef struct {
+    const float *k, *v;
+    int first, last;
+} g4k_kv_span;
+
+/* Attention of n_tok query tokens (scale 1.0): for token t and head h,
+ * out[t][h] = sum_j softmax_j(q[t][h].k[g(h)][j]) v[g(h)][j] over j in span[t],
+ * with g(h) = h / (nq / nkv). q and out are [n_tok][nq*d]. scratch holds
+ * g4k_pool_size(pool) rows of scratch_len floats, scratch_len >= the longest span. */
+void g4k_attention(g4k_pool *pool, float *out, const float *q, int n_tok, int nq, int nkv, int d,
+                   const g4k_kv_span *span, int ring, float *scratch, size_t scratch_len);
 
 #endif

@@ -51,6 +51,8 @@ typedef struct {
     int n_ctx;      /* max positions per sequence (0: the model's trained length) */
     int n_seq;      /* sequences that can be live at once */
     int n_ubatch;   /* tokens evaluated together per step; larger batches are split */
+    int n_threads;  /* CPU threads the forward pass runs on, started with the context
+                       (0: one per online core); logits do not depend on it */
 } g4_context_params;
 
 g4_context_params g4_context_default_params(void);

@@ -6,9 +6,10 @@
 #include "model.h"
 #include "run/kvcache.h"
 
-/* Scratch activations for up to n_ubatch tokens. */
+/* Scratch activations for up to n_ubatch tokens, and the threads to compute with. */
 typedef struct {
-    int n_ubatch;
+    int n_ubatch, n_ctx;
+    g4k_pool *pool;  /* the CPU threads the ops run on (owned by the context) */
     float *x;        /* [U][H] residual stream */
     float *a;        /* [U][H] normed input of a block */
     float *q;        /* [U][nq*d_max] */
@@ -26,10 +27,11 @@ typedef struct {
     int *rows;       /* [U] tokens routed to one expert */
     float *xe, *ye;  /* [U][H] gathered expert inputs / outputs */
     float *moe;      /* [U][H] */
-    float *scores;   /* [n_ctx] attention scratch */
+    g4k_kv_span *span; /* [U] the keys each token attends to in the current layer */
+    float *scores;   /* [threads][n_ctx] attention scratch, a row per thread of the pool */
 } g4_workspace;
 
-int g4_workspace_init(g4_workspace *ws, const g4_config *cfg, int n_ubatch, int n_ctx);
+int g4_workspace_init(g4_workspace *ws, const g4_config *cfg, int n_ubatch, int n_ctx, g4k_pool *pool);
 void g4_workspace_free(g4_workspace *ws);
 
 typedef struct {

@@ -1,6 +1,7 @@
 /* gemma4.c: the forward pass of the Gemma 4 text decoder, written to follow
  * shared/docs/gemma4-text-arch.md §2 step by step. Every op is a call into the
- * backend (kernels/backend.h); activations are f32. */
+ * backend (kernels/backend.h); activations are f32. Matrix products and attention
+ * run on the context's threads (ws->pool). */
 #include "forward.h"
 #include "quant.h"
 #include "base/error.h"
@@ -11,9 +12,11 @@
 
 /* ---- scratch ------------------------------------------------------------------- */
 
-int g4_workspace_init(g4_workspace *ws, const g4_config *c, int U, int n_ctx) {
+int g4_workspace_init(g4_workspace *ws, const g4_config *c, int U, int n_ctx, g4k_pool *pool) {
     memset(ws, 0, sizeof *ws);
     ws->n_ubatch = U;
+    ws->n_ctx = n_ctx;
+    ws->pool = pool;
     size_t H = (size_t)c->hidden, qmax = 0, kvmax = 0, ffmax = 2 * (size_t)c->expert_ff;
     for (int l = 0; l < c->n_layers; l++) {
         const g4_layer_config *lc = &c->layer[l];
@@ -33,8 +36,9 @@ int g4_workspace_init(g4_workspace *ws, const g4_config *c, int U, int n_ctx) {
     if (!(ws->ple_row = malloc((LP ? LP : 1) * sizeof(float)))) goto oom;
     ws->expert_ids = malloc((size_t)U * (K ? K : 1) * sizeof(int));
     ws->rows = malloc((size_t)U * sizeof(int));
-    ws->scores = malloc((size_t)n_ctx * sizeof(float));
-    if (!ws->expert_ids || !ws->rows || !ws->scores) goto oom;
+    ws->span = malloc((size_t)U * sizeof *ws->span);
+    ws->scores = malloc((size_t)g4k_pool_size(pool) * (size_t)n_ctx * sizeof(float));
+    if (!ws->expert_ids || !ws->rows || !ws->span || !ws->scores) goto oom;
     return 0;
 oom:
     g4_workspace_free(ws);
@@ -47,6 +51,7 @@ void g4_workspace_free(g4_workspace *ws) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(ws->expert_ids);
     free(ws->rows);
+    free(ws->span);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -67,7 +72,7 @@ static void per_layer_inputs(const g4_model *m, const g4_ubatch *ub, g4_workspac
     const g4_config *c = &m->cfg;
     int P = c->ple_dim, L = c->n_layers;
     size_t LP = (size_t)L * P;
-    g4k_matmul(&m->w.ple_model_proj, ws->x, ub->n, ws->ple);
+    g4k_matmul(ws->pool, &m->w.ple_model_proj, ws->x, ub->n, ws->ple);
     g4k_scale(ws->ple, 1.0f / sqrtf((float)c->hidden), (int64_t)(ub->n * LP));
     g4k_rmsnorm(ws->ple, ws->ple, m->w.ple_proj_norm, P, ub->n * L, c->rms_eps);
     const g4k_matrix *T = &m->w.ple_embed;
@@ -88,14 +93,14 @@ static void attention(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, cons
     int nq = c->n_heads, nkv = lc->n_kv_heads, d = lc->head_dim, src = lc->kv_source;
     size_t q_dim = (size_t)nq * d, kv_dim = (size_t)nkv * d;
 
-    g4k_matmul(&w->wq, ws->a, ub->n, ws->q);
+    g4k_matmul(ws->pool, &w->wq, ws->a, ub->n, ws->q);
     for (int t = 0; t < ub->n; t++) {
         g4k_rmsnorm(ws->q + t * q_dim, ws->q + t * q_dim, w->q_norm, d, nq, c->rms_eps);
         g4k_rope(ws->q + t * q_dim, nq, d, lc->rope_freq, ub->pos[t]);
     }
     if (src == l) {
-        g4k_matmul(&w->wk, ws->a, ub->n, ws->k);
-        if (w->wv.data) g4k_matmul(&w->wv, ws->a, ub->n, ws->v);
+        g4k_matmul(ws->pool, &w->wk, ws->a, ub->n, ws->k);
+        if (w->wv.data) g4k_matmul(ws->pool, &w->wv, ws->a, ub->n, ws->v);
         else memcpy(ws->v, ws->k, (size_t)ub->n * kv_dim * sizeof(float)); /* k_eq_v: V is the raw K projection */
         int ring = kv->ring[l];
         for (int t = 0; t < ub->n; t++) {
@@ -109,22 +114,21 @@ static void attention(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, cons
             memcpy(cache->v + slot * kv_dim, v, kv_dim * sizeof(float));
         }
     }
-    for (int t = 0; t < ub->n; t++) {
+    for (int t = 0; t < ub->n; t++) { /* each token reads its own sequence's ring, up to its own position */
         const g4_kv_layer *cache = &kv->seq[ub->seq[t]].layer[src];
         int last = ub->pos[t], first = lc->sliding ? last - c->window + 1 : 0;
-        if (first < 0) first = 0;
-        g4k_attention(ws->attn + t * q_dim, ws->q + t * q_dim, nq, nkv, d, cache->k, cache->v, kv->ring[src], first, last,
-                      ws->scores);
+        ws->span[t] = (g4k_kv_span){.k = cache->k, .v = cache->v, .first = first > 0 ? first : 0, .last = last};
     }
-    g4k_matmul(&w->wo, ws->attn, ub->n, ws->o);
+    g4k_attention(ws->pool, ws->attn, ws->q, ub->n, nq, nkv, d, ws->span, kv->ring[src], ws->scores, (size_t)ws->n_ctx);
+    g4k_matmul(ws->pool, &w->wo, ws->attn, ub->n, ws->o);
 }
 
 /* §2.1: MLP(u) = W_down · (gelu(W_gate·u) ⊙ W_up·u), u = ws->a, result in out. */
 static void mlp(const g4_layer_weights *w, g4_workspace *ws, int n, float *out) {
-    g4k_matmul(&w->ffn_gate, ws->a, n, ws->gate);
-    g4k_matmul(&w->ffn_up, ws->a, n, ws->up);
+    g4k_matmul(ws->pool, &w->ffn_gate, ws->a, n, ws->gate);
+    g4k_matmul(ws->pool, &w->ffn_up, ws->a, n, ws->up);
     g4k_gelu_mul(ws->gate, ws->up, (int64_t)n * w->ffn_gate.n_out);
-    g4k_matmul(&w->ffn_down, ws->gate, n, out);
+    g4k_matmul(ws->pool, &w->ffn_down, ws->gate, n, out);
 }
 
 /* §2.6 step 1-2: router on the residual r; top-k experts and their weights. */
@@ -134,7 +138,7 @@ static void route(const g4_model *m, const g4_layer_weights *w, const float *r, 
     g4k_rmsnorm(ws->xe, r, NULL, H, n, c->rms_eps);
     for (int t = 0; t < n; t++)
         for (int i = 0; i < H; i++) ws->xe[(size_t)t * H + i] *= w->router_scale[i] / sqrtf((float)H);
-    g4k_matmul(&w->router, ws->xe, n, ws->router);
+    g4k_matmul(ws->pool, &w->router, ws->xe, n, ws->router);
     for (int t = 0; t < n; t++) {
         float *p = ws->router + (size_t)t * E;
         int *ids = ws->expert_ids + (size_t)t * K;
@@ -172,17 +176,17 @@ static void moe(const g4_model *m, const g4_layer_weights *w, const float *r, g4
         if (!cnt) continue;
         for (int i = 0; i < cnt; i++) memcpy(ws->xe + i * H, ws->a + (size_t)(ws->rows[i] / K) * H, H * sizeof(float));
         if (w->expert_gate_up) {
-            g4k_matmul(&w->expert_gate_up[e], ws->xe, cnt, ws->up); /* [cnt][2I]: gate then up */
+            g4k_matmul(ws->pool, &w->expert_gate_up[e], ws->xe, cnt, ws->up); /* [cnt][2I]: gate then up */
             for (int i = 0; i < cnt; i++) {
                 memcpy(ws->gate + i * I, ws->up + i * 2 * I, I * sizeof(float));
                 g4k_gelu_mul(ws->gate + i * I, ws->up + i * 2 * I + I, (int64_t)I);
             }
         } else {
-            g4k_matmul(&w->expert_gate[e], ws->xe, cnt, ws->gate);
-            g4k_matmul(&w->expert_up[e], ws->xe, cnt, ws->up);
+            g4k_matmul(ws->pool, &w->expert_gate[e], ws->xe, cnt, ws->gate);
+            g4k_matmul(ws->pool, &w->expert_up[e], ws->xe, cnt, ws->up);
             g4k_gelu_mul(ws->gate, ws->up, (int64_t)(cnt * I));
         }
-        g4k_matmul(&w->expert_down[e], ws->gate, cnt, ws->ye);
+        g4k_matmul(ws->pool, &w->expert_down[e], ws->gate, cnt, ws->ye);
         for (int i = 0; i < cnt; i++) {
             int t = ws->rows[i] / K;
             float we = ws->expert_w[ws->rows[i]];
@@ -225,12 +229,12 @@ void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_u
         /* step 7 (§2.3): h = h + RMSNorm(W_plp·(gelu(W_plg·h) ⊙ p_l); post_pl) */
         if (c->ple_dim) {
             int P = c->ple_dim;
-            g4k_matmul(&w->ple_gate, ws->x, n, ws->ple_g);
+            g4k_matmul(ws->pool, &w->ple_gate, ws->x, n, ws->ple_g);
             for (int t = 0; t < n; t++) {
                 const float *p = ws->ple + ((size_t)t * c->n_layers + l) * P;
                 g4k_gelu_mul(ws->ple_g + (size_t)t * P, p, P);
             }
-            g4k_matmul(&w->ple_proj, ws->ple_g, n, ws->o);
+            g4k_matmul(ws->pool, &w->ple_proj, ws->ple_g, n, ws->o);
             g4k_rmsnorm(ws->o, ws->o, w->ple_post_norm, H, n, eps);
             g4k_add(ws->x, ws->o, (int64_t)nH);
         }
@@ -249,6 +253,6 @@ void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_u
     size_t V = (size_t)c->vocab_size;
     /* rows asked for are consecutive in `logits` (the caller numbers them in batch order) */
     float *out = logits + (size_t)ws->rows[0] * V;
-    g4k_matmul(&m->w.output, ws->a, rows, out);
+    g4k_matmul(ws->pool, &m->w.output, ws->a, rows, out);
     if (c->softcap > 0.0f) g4k_softcap(out, (int64_t)rows * (int64_t)V, c->softcap);
 }

@@ -1,6 +1,7 @@
 /* context.c: g4_context: the KV caches of a set of sequences, the scratch of the
- * forward pass, and g4_decode, which checks a batch, splits it into micro-batches
- * and runs them. Also truncation, with rebuilds of forgotten sliding windows. */
+ * forward pass, the CPU threads it runs on, and g4_decode, which checks a batch,
+ * splits it into micro-batches and runs them. Also truncation, with rebuilds of
+ * forgotten sliding windows. */
 #include "gemma4.h"
 #include "kvcache.h"
 #include "model/forward.h"
@@ -8,11 +9,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 4096
 
 struct g4_context {
     g4_model *model;
     g4_context_params params;
     g4_kv_cache kv;
+    g4k_pool *pool;     /* the threads of the forward pass, started once */
     g4_workspace ws;
     float *logits;      /* [n_rows][vocab] */
     int *logit_row;     /* [n] row of each batch token, or -1 */
@@ -21,13 +26,14 @@ struct g4_context {
 };
 
 g4_context_params g4_context_default_params(void) {
-    return (g4_context_params){.n_ctx = 0, .n_seq = 1, .n_ubatch = 512};
+    return (g4_context_params){.n_ctx = 0, .n_seq = 1, .n_ubatch = 512, .n_threads = 0};
 }
 
 void g4_context_free(g4_context *ctx) {
     if (!ctx) return;
-    g4_kv_free(&ctx->kv);
     g4_workspace_free(&ctx->ws);
+    g4k_pool_free(ctx->pool);
+    g4_kv_free(&ctx->kv);
     free(ctx->logits);
     free(ctx->logit_row);
     free(ctx->ub_seq);
@@ -43,6 +49,14 @@ g4_context *g4_context_new(g4_model *model, const g4_context_params *params) {
     if (p.n_seq < 1 || p.n_seq > 4096) { g4_error("n_seq %d is out of range [1, 4096]", p.n_seq); return NULL; }
     if (p.n_ubatch < 1) p.n_ubatch = 512;
     if (p.n_ubatch > p.n_ctx) p.n_ubatch = p.n_ctx;
+    if (p.n_threads < 0 || p.n_threads > MAX_THREADS) {
+        g4_error("n_threads %d is out of range [0, %d] (0: every online core)", p.n_threads, MAX_THREADS);
+        return NULL;
+    }
+    if (p.n_threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        p.n_threads = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+    }
     g4_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) { g4_error("out of memory"); return NULL; }
     ctx->model = model;
@@ -50,9 +64,12 @@ g4_context *g4_context_new(g4_model *model, const g4_context_params *params) {
     ctx->ub_seq = malloc((size_t)p.n_ubatch * sizeof(int));
     ctx->ub_pos = malloc((size_t)p.n_ubatch * sizeof(int));
     if (!ctx->ub_seq || !ctx->ub_pos) { g4_error("out of memory"); goto fail; }
-    if (g4_kv_init(&ctx->kv, c, p.n_seq, p.n_ctx, p.n_ubatch) ||
-        g4_workspace_init(&ctx->ws, c, p.n_ubatch, p.n_ctx))
+    if (g4_kv_init(&ctx->kv, c, p.n_seq, p.n_ctx, p.n_ubatch)) goto fail;
+    if (!(ctx->pool = g4k_pool_new(p.n_threads))) {
+        g4_error("cannot start %d CPU threads; ask for fewer", p.n_threads);
         goto fail;
+    }
+    if (g4_workspace_init(&ctx->ws, c, p.n_ubatch, p.n_ctx, ctx->pool)) goto fail;
     return ctx;
 fail:
     g4_context_free(ctx);

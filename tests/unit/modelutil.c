@@ -7,11 +7,16 @@
 #include <string.h>
 
 float *mu_eval(g4_model *m, const int32_t *tokens, int n, int chunk, int ubatch) {
+    return mu_eval_threads(m, tokens, n, chunk, ubatch, 0);
+}
+
+float *mu_eval_threads(g4_model *m, const int32_t *tokens, int n, int chunk, int ubatch, int n_threads) {
     g4_model_info info;
     g4_model_get_info(m, &info);
     g4_context_params p = g4_context_default_params();
     p.n_ctx = n;
     if (ubatch) p.n_ubatch = ubatch;
+    p.n_threads = n_threads;
     g4_context *ctx = g4_context_new(m, &p);
     float *out = ctx ? malloc((size_t)n * info.vocab_size * sizeof(float)) : NULL;
     int8_t *want = malloc((size_t)n);

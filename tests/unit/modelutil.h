@@ -10,6 +10,8 @@
 /* Evaluates tokens in chunks of `chunk` (0: all at once) on a fresh context with
  * n_ubatch = ubatch (0: default); returns malloc'd logits [n][vocab] or NULL. */
 float *mu_eval(g4_model *m, const int32_t *tokens, int n, int chunk, int ubatch);
+/* The same on n_threads CPU threads (0: one per online core, as mu_eval). */
+float *mu_eval_threads(g4_model *m, const int32_t *tokens, int n, int chunk, int ubatch, int n_threads);
 
 /* Largest |a[i] - b[i]|. */
 double mu_max_diff(const float *a, const float *b, size_t n);
