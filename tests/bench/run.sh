@@ -185,6 +185,11 @@ for key in order:
 PY
 )
 echo "$TABLE"
+if [ "$KEEP" != 1 ]; then   # the per-round samples stay with --keep
+    rm -f "$DIR/ours.json" "$DIR/peer.out" "$DIR/peer.rss" "$DIR/peer.rss.time" "$SAMPLES"
+    rmdir "$DIR" 2>/dev/null || true
+fi
 if [ -n "$OUT" ]; then
-    { echo "Measured $(date -u +%Y-%m-%d) on $(nproc) CPUs (${cpu:-unknown}), threads $THREADS."; echo; echo "$TABLE"; } >"$OUT"
+    rev=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+    { echo "Measured $(date -u +%Y-%m-%d) on $(nproc) CPUs (${cpu:-unknown}), threads $THREADS, gemma4 $rev."; echo; echo "$TABLE"; } >"$OUT"
 fi
