@@ -33,6 +33,11 @@
 #define WORKER_STACK (2u << 20) /* the ops keep up to a matrix row on the stack (G4K_MAX_ROW floats = 256 KiB) */
 #define SPIN_NS 200000          /* how long an idle thread spins before it sleeps */
 
+typedef struct {
+    void *data;
+    size_t bytes;
+} g4k_scratch;
+
 /* state: job number << 32 | CLOSED | workers inside */
 #define CLOSED ((uint64_t)1 << 31)
 #define INSIDE (CLOSED - 1)
@@ -62,6 +67,8 @@ struct g4k_pool {
     pthread_cond_t done;        /* the caller sleeps here for the workers to leave */
     atomic_int n_asleep;        /* workers waiting on `wake` */
     atomic_bool caller_asleep;  /* the caller is waiting on `done` */
+
+    g4k_scratch scratch[G4K_POOL_SLOTS];
 };
 
 static void cpu_relax(void) {
@@ -192,6 +199,22 @@ void g4k_pool_run(g4k_pool *pool, int n_tasks, void (*fn)(void *arg, int task, i
     close_job(pool);
 }
 
+/* ---- scratch ------------------------------------------------------------------- */
+
+static _Thread_local g4k_scratch thread_scratch[G4K_POOL_SLOTS]; /* for the NULL pool */
+
+void *g4k_pool_scratch(g4k_pool *pool, int slot, size_t bytes) {
+    g4k_scratch *s = pool ? &pool->scratch[slot] : &thread_scratch[slot];
+    if (s->bytes < bytes) {
+        size_t size = (bytes + 63) / 64 * 64;
+        void *p = aligned_alloc(64, size);
+        if (!p) return NULL;
+        free(s->data);
+        *s = (g4k_scratch){.data = p, .bytes = size};
+    }
+    return s->data;
+}
+
 /* ---- lifetime ------------------------------------------------------------------ */
 
 int g4k_pool_size(const g4k_pool *pool) {
@@ -246,6 +269,7 @@ void g4k_pool_free(g4k_pool *pool) {
     pthread_cond_destroy(&pool->done);
     pthread_cond_destroy(&pool->wake);
     pthread_mutex_destroy(&pool->lock);
+    for (int i = 0; i < G4K_POOL_SLOTS; i++) free(pool->scratch[i].data);
     free(pool->workers);
     free(pool);
 }

@@ -13,4 +13,12 @@
  * inline. */
 void g4k_pool_run(g4k_pool *pool, int n_tasks, void (*fn)(void *arg, int task, int thread), void *arg);
 
+/* Scratch the ops keep between calls: a 64-byte aligned buffer of at least
+ * `bytes`, grown on demand and freed with the pool; slot (< G4K_POOL_SLOTS) names
+ * independent buffers. Only the thread that calls ops with the pool may use it
+ * (workers get it passed through the task argument). A NULL pool has per-thread
+ * slots that live as long as the thread. NULL when memory runs out. */
+#define G4K_POOL_SLOTS 4
+void *g4k_pool_scratch(g4k_pool *pool, int slot, size_t bytes);
+
 #endif
