@@ -41,14 +41,14 @@ void g4k_matmul(g4k_pool *pool, const g4k_matrix *w, const float *x, int n_tok, 
 
 /* Row-wise RMSNorm of n_rows vectors of length dim (w may be NULL: no weight):
  * y = x / sqrt(mean(x^2) + eps) * w. y may alias x. */
-void g4k_rmsnorm(float *y, const float *x, const float *w, int dim, int n_rows, float eps);
+void g4k_rmsnorm(g4k_pool *pool, float *y, const float *x, const float *w, int dim, int n_rows, float eps);
 
 /* NeoX (half-split) rotary embedding of n_heads vectors of length d, in place,
  * at position pos; freq[i] (i < d/2) is the angle per position of pair (i, i+d/2). */
 void g4k_rope(float *x, int n_heads, int d, const float *freq, int pos);
 
 /* g[i] = gelu_tanh(g[i]) * u[i]. */
-void g4k_gelu_mul(float *g, const float *u, int64_t n);
+void g4k_gelu_mul(g4k_pool *pool, float *g, const float *u, int64_t n);
 
 /* y[i] += x[i] */
 void g4k_add(float *y, const float *x, int64_t n);
@@ -68,8 +68,11 @@ typedef struct {
 /* Attention of n_tok query tokens (scale 1.0): for token t and head h,
  * out[t][h] = sum_j softmax_j(q[t][h].k[g(h)][j]) v[g(h)][j] over j in span[t],
  * with g(h) = h / (nq / nkv). q and out are [n_tok][nq*d]. scratch holds
- * g4k_pool_size(pool) rows of scratch_len floats, scratch_len >= the longest span. */
+ * scratch_len >= g4k_attention_scratch_size(g4k_pool_size(pool), n_tok, nq, d, S)
+ * floats, where no span is longer than S keys. A token's result does not depend on
+ * the other tokens of the batch. */
 void g4k_attention(g4k_pool *pool, float *out, const float *q, int n_tok, int nq, int nkv, int d,
                    const g4k_kv_span *span, int ring, float *scratch, size_t scratch_len);
+size_t g4k_attention_scratch_size(int n_threads, int n_tok, int nq, int d, int max_span);
 
 #endif

@@ -28,7 +28,8 @@ typedef struct {
     float *xe, *ye;  /* [U][H] gathered expert inputs / outputs */
     float *moe;      /* [U][H] */
     g4k_kv_span *span; /* [U] the keys each token attends to in the current layer */
-    float *scores;   /* [threads][n_ctx] attention scratch, a row per thread of the pool */
+    float *scores;   /* attention scratch (g4k_attention_scratch_size) */
+    size_t scores_len;
 } g4_workspace;
 
 int g4_workspace_init(g4_workspace *ws, const g4_config *cfg, int n_ubatch, int n_ctx, g4k_pool *pool);

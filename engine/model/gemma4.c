@@ -18,8 +18,10 @@ int g4_workspace_init(g4_workspace *ws, const g4_config *c, int U, int n_ctx, g4
     ws->n_ctx = n_ctx;
     ws->pool = pool;
     size_t H = (size_t)c->hidden, qmax = 0, kvmax = 0, ffmax = 2 * (size_t)c->expert_ff;
+    int dmax = 0;
     for (int l = 0; l < c->n_layers; l++) {
         const g4_layer_config *lc = &c->layer[l];
+        if (lc->head_dim > dmax) dmax = lc->head_dim;
         size_t q = (size_t)c->n_heads * lc->head_dim, kv = (size_t)lc->n_kv_heads * lc->head_dim;
         if (q > qmax) qmax = q;
         if (kv > kvmax) kvmax = kv;
@@ -37,7 +39,8 @@ int g4_workspace_init(g4_workspace *ws, const g4_config *c, int U, int n_ctx, g4
     ws->expert_ids = malloc((size_t)U * (K ? K : 1) * sizeof(int));
     ws->rows = malloc((size_t)U * sizeof(int));
     ws->span = malloc((size_t)U * sizeof *ws->span);
-    ws->scores = malloc((size_t)g4k_pool_size(pool) * (size_t)n_ctx * sizeof(float));
+    ws->scores_len = g4k_attention_scratch_size(g4k_pool_size(pool), U, c->n_heads, dmax, n_ctx);
+    ws->scores = malloc(ws->scores_len * sizeof(float));
     if (!ws->expert_ids || !ws->rows || !ws->span || !ws->scores) goto oom;
     return 0;
 oom:
@@ -74,7 +77,7 @@ static void per_layer_inputs(const g4_model *m, const g4_ubatch *ub, g4_workspac
     size_t LP = (size_t)L * P;
     g4k_matmul(ws->pool, &m->w.ple_model_proj, ws->x, ub->n, ws->ple);
     g4k_scale(ws->ple, 1.0f / sqrtf((float)c->hidden), (int64_t)(ub->n * LP));
-    g4k_rmsnorm(ws->ple, ws->ple, m->w.ple_proj_norm, P, ub->n * L, c->rms_eps);
+    g4k_rmsnorm(ws->pool, ws->ple, ws->ple, m->w.ple_proj_norm, P, ub->n * L, c->rms_eps);
     const g4k_matrix *T = &m->w.ple_embed;
     for (int t = 0; t < ub->n; t++) {
         int id = ub->token[t] < c->ple_vocab ? ub->token[t] : c->pad_id; /* out-of-table ids use the pad row */
@@ -95,7 +98,7 @@ static void attention(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, cons
 
     g4k_matmul(ws->pool, &w->wq, ws->a, ub->n, ws->q);
     for (int t = 0; t < ub->n; t++) {
-        g4k_rmsnorm(ws->q + t * q_dim, ws->q + t * q_dim, w->q_norm, d, nq, c->rms_eps);
+        g4k_rmsnorm(ws->pool, ws->q + t * q_dim, ws->q + t * q_dim, w->q_norm, d, nq, c->rms_eps);
         g4k_rope(ws->q + t * q_dim, nq, d, lc->rope_freq, ub->pos[t]);
     }
     if (src == l) {
@@ -105,9 +108,9 @@ static void attention(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, cons
         int ring = kv->ring[l];
         for (int t = 0; t < ub->n; t++) {
             float *k = ws->k + t * kv_dim, *v = ws->v + t * kv_dim;
-            g4k_rmsnorm(k, k, w->k_norm, d, nkv, c->rms_eps);
+            g4k_rmsnorm(ws->pool, k, k, w->k_norm, d, nkv, c->rms_eps);
             g4k_rope(k, nkv, d, lc->rope_freq, ub->pos[t]);
-            g4k_rmsnorm(v, v, NULL, d, nkv, c->rms_eps); /* weightless V norm */
+            g4k_rmsnorm(ws->pool, v, v, NULL, d, nkv, c->rms_eps); /* weightless V norm */
             g4_kv_layer *cache = &kv->seq[ub->seq[t]].layer[l];
             size_t slot = (size_t)(ub->pos[t] % ring);
             memcpy(cache->k + slot * kv_dim, k, kv_dim * sizeof(float));
@@ -119,7 +122,7 @@ static void attention(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, cons
         int last = ub->pos[t], first = lc->sliding ? last - c->window + 1 : 0;
         ws->span[t] = (g4k_kv_span){.k = cache->k, .v = cache->v, .first = first > 0 ? first : 0, .last = last};
     }
-    g4k_attention(ws->pool, ws->attn, ws->q, ub->n, nq, nkv, d, ws->span, kv->ring[src], ws->scores, (size_t)ws->n_ctx);
+    g4k_attention(ws->pool, ws->attn, ws->q, ub->n, nq, nkv, d, ws->span, kv->ring[src], ws->scores, ws->scores_len);
     g4k_matmul(ws->pool, &w->wo, ws->attn, ub->n, ws->o);
 }
 
@@ -127,7 +130,7 @@ static void attention(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, cons
 static void mlp(const g4_layer_weights *w, g4_workspace *ws, int n, float *out) {
     g4k_matmul(ws->pool, &w->ffn_gate, ws->a, n, ws->gate);
     g4k_matmul(ws->pool, &w->ffn_up, ws->a, n, ws->up);
-    g4k_gelu_mul(ws->gate, ws->up, (int64_t)n * w->ffn_gate.n_out);
+    g4k_gelu_mul(ws->pool, ws->gate, ws->up, (int64_t)n * w->ffn_gate.n_out);
     g4k_matmul(ws->pool, &w->ffn_down, ws->gate, n, out);
 }
 
@@ -135,7 +138,7 @@ static void mlp(const g4_layer_weights *w, g4_workspace *ws, int n, float *out) 
 static void route(const g4_model *m, const g4_layer_weights *w, const float *r, g4_workspace *ws, int n) {
     const g4_config *c = &m->cfg;
     int H = c->hidden, E = c->n_experts, K = c->n_experts_used;
-    g4k_rmsnorm(ws->xe, r, NULL, H, n, c->rms_eps);
+    g4k_rmsnorm(ws->pool, ws->xe, r, NULL, H, n, c->rms_eps);
     for (int t = 0; t < n; t++)
         for (int i = 0; i < H; i++) ws->xe[(size_t)t * H + i] *= w->router_scale[i] / sqrtf((float)H);
     g4k_matmul(ws->pool, &w->router, ws->xe, n, ws->router);
@@ -166,7 +169,7 @@ static void moe(const g4_model *m, const g4_layer_weights *w, const float *r, g4
     size_t H = (size_t)c->hidden, I = (size_t)c->expert_ff;
     int K = c->n_experts_used;
     route(m, w, r, ws, n);
-    g4k_rmsnorm(ws->a, r, w->pre_ffn_norm_2, (int)H, n, c->rms_eps);
+    g4k_rmsnorm(ws->pool, ws->a, r, w->pre_ffn_norm_2, (int)H, n, c->rms_eps);
     memset(ws->moe, 0, (size_t)n * H * sizeof(float));
     for (int e = 0; e < c->n_experts; e++) {
         int cnt = 0;
@@ -179,12 +182,12 @@ static void moe(const g4_model *m, const g4_layer_weights *w, const float *r, g4
             g4k_matmul(ws->pool, &w->expert_gate_up[e], ws->xe, cnt, ws->up); /* [cnt][2I]: gate then up */
             for (int i = 0; i < cnt; i++) {
                 memcpy(ws->gate + i * I, ws->up + i * 2 * I, I * sizeof(float));
-                g4k_gelu_mul(ws->gate + i * I, ws->up + i * 2 * I + I, (int64_t)I);
+                g4k_gelu_mul(ws->pool, ws->gate + i * I, ws->up + i * 2 * I + I, (int64_t)I);
             }
         } else {
             g4k_matmul(ws->pool, &w->expert_gate[e], ws->xe, cnt, ws->gate);
             g4k_matmul(ws->pool, &w->expert_up[e], ws->xe, cnt, ws->up);
-            g4k_gelu_mul(ws->gate, ws->up, (int64_t)(cnt * I));
+            g4k_gelu_mul(ws->pool, ws->gate, ws->up, (int64_t)(cnt * I));
         }
         g4k_matmul(ws->pool, &w->expert_down[e], ws->gate, cnt, ws->ye);
         for (int i = 0; i < cnt; i++) {
@@ -209,21 +212,21 @@ void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_u
     for (int l = 0; l < c->n_layers; l++) {
         const g4_layer_weights *w = &m->w.layer[l];
         /* §2.4 steps 1-3: h = h + RMSNorm(Attn(RMSNorm(h)); post_attn) =: r */
-        g4k_rmsnorm(ws->a, ws->x, w->attn_norm, H, n, eps);
+        g4k_rmsnorm(ws->pool, ws->a, ws->x, w->attn_norm, H, n, eps);
         attention(m, kv, ws, ub, l);
-        g4k_rmsnorm(ws->o, ws->o, w->post_attn_norm, H, n, eps);
+        g4k_rmsnorm(ws->pool, ws->o, ws->o, w->post_attn_norm, H, n, eps);
         g4k_add(ws->x, ws->o, (int64_t)nH);
 
         /* steps 4-6: dense MLP (+ MoE beside it), h = r + RMSNorm(m; post_ffn) */
-        g4k_rmsnorm(ws->a, ws->x, w->ffn_norm, H, n, eps);
+        g4k_rmsnorm(ws->pool, ws->a, ws->x, w->ffn_norm, H, n, eps);
         mlp(w, ws, n, ws->m);
         if (c->n_experts) {
             moe(m, w, ws->x, ws, n);
-            g4k_rmsnorm(ws->m, ws->m, w->post_ffn_norm_1, H, n, eps);
-            g4k_rmsnorm(ws->moe, ws->moe, w->post_ffn_norm_2, H, n, eps);
+            g4k_rmsnorm(ws->pool, ws->m, ws->m, w->post_ffn_norm_1, H, n, eps);
+            g4k_rmsnorm(ws->pool, ws->moe, ws->moe, w->post_ffn_norm_2, H, n, eps);
             g4k_add(ws->m, ws->moe, (int64_t)nH);
         }
-        g4k_rmsnorm(ws->m, ws->m, w->post_ffn_norm, H, n, eps);
+        g4k_rmsnorm(ws->pool, ws->m, ws->m, w->post_ffn_norm, H, n, eps);
         g4k_add(ws->x, ws->m, (int64_t)nH);
 
         /* step 7 (§2.3): h = h + RMSNorm(W_plp·(gelu(W_plg·h) ⊙ p_l); post_pl) */
@@ -232,10 +235,10 @@ void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_u
             g4k_matmul(ws->pool, &w->ple_gate, ws->x, n, ws->ple_g);
             for (int t = 0; t < n; t++) {
                 const float *p = ws->ple + ((size_t)t * c->n_layers + l) * P;
-                g4k_gelu_mul(ws->ple_g + (size_t)t * P, p, P);
+                g4k_gelu_mul(ws->pool, ws->ple_g + (size_t)t * P, p, P);
             }
             g4k_matmul(ws->pool, &w->ple_proj, ws->ple_g, n, ws->o);
-            g4k_rmsnorm(ws->o, ws->o, w->ple_post_norm, H, n, eps);
+            g4k_rmsnorm(ws->pool, ws->o, ws->o, w->ple_post_norm, H, n, eps);
             g4k_add(ws->x, ws->o, (int64_t)nH);
         }
         /* step 8: the whole residual stream is scaled */
@@ -246,7 +249,7 @@ void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_u
     int rows = 0;
     for (int t = 0; t < n; t++)
         if (ub->logit_row[t] >= 0) {
-            g4k_rmsnorm(ws->a + (size_t)rows * H, ws->x + (size_t)t * H, m->w.output_norm, H, 1, eps);
+            g4k_rmsnorm(ws->pool, ws->a + (size_t)rows * H, ws->x + (size_t)t * H, m->w.output_norm, H, 1, eps);
             ws->rows[rows++] = ub->logit_row[t];
         }
     if (!rows) return;

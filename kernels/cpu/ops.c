@@ -1,17 +1,33 @@
 /* ops.c: the CPU's elementwise, normalisation and rotary ops. */
 #include "backend.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-void g4k_rmsnorm(float *y, const float *x, const float *w, int dim, int n_rows, float eps) {
-    for (int r = 0; r < n_rows; r++) {
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef double f64x4 __attribute__((vector_size(32)));
+
+/* sum of x[i]^2 in double, in 4 lanes (element i in lane i % 4), added pairwise. */
+static double sum_squares(const float *x, int n) {
+    f64x4 acc = {0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        f32x4 v;
+        memcpy(&v, x + i, sizeof v);
+        f64x4 d = __builtin_convertvector(v, f64x4);
+        acc += d * d;
+    }
+    for (int l = 0; i < n; i++, l++) acc[l] += (double)x[i] * x[i];
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]);
+}
+
+static void rmsnorm_rows(float *y, const float *x, const float *w, int dim, int r0, int r1, float eps) {
+    for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * dim;
         float *yr = y + (size_t)r * dim;
-        double sum = 0.0;
-        for (int i = 0; i < dim; i++) sum += (double)xr[i] * xr[i];
-        float inv = (float)(1.0 / sqrt(sum / dim + eps));
+        float inv = (float)(1.0 / sqrt(sum_squares(xr, dim) / dim + eps));
         if (w)
             for (int i = 0; i < dim; i++) yr[i] = xr[i] * inv * w[i];
         else
@@ -87,7 +103,7 @@ static inline f32x8 gelu_mul8(f32x8 x, f32x8 u) {
     return splat(0.5f) * x * (splat(1.0f) + tanh8(k * (x + splat(0.044715f) * x * x * x))) * u;
 }
 
-void g4k_gelu_mul(float *g, const float *u, int64_t n) {
+static void gelu_mul_range(float *g, const float *u, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) store8(g + i, gelu_mul8(load8(g + i), load8(u + i)));
     if (i < n) { /* the tail through zero-padded copies */
@@ -97,6 +113,45 @@ void g4k_gelu_mul(float *g, const float *u, int64_t n) {
         store8(gt, gelu_mul8(load8(gt), load8(ut)));
         memcpy(g + i, gt, (size_t)(n - i) * sizeof(float));
     }
+}
+
+/* ---- spread over the pool ------------------------------------------------------------
+ * Large calls are cut into tasks of about TASK_ELEMS elements (whole rows for the
+ * norm); every element is computed the same way whatever the cut. */
+
+#define TASK_ELEMS 16384
+
+typedef struct {
+    float *y;
+    const float *x, *w;
+    int dim, n_rows, rows_per_task;
+    float eps;
+    int64_t n;
+} elementwise_job;
+
+static void rmsnorm_task(void *arg, int task, int thread) {
+    (void)thread;
+    const elementwise_job *j = arg;
+    const int r0 = task * j->rows_per_task, r1 = r0 + j->rows_per_task < j->n_rows ? r0 + j->rows_per_task : j->n_rows;
+    rmsnorm_rows(j->y, j->x, j->w, j->dim, r0, r1, j->eps);
+}
+
+void g4k_rmsnorm(g4k_pool *pool, float *y, const float *x, const float *w, int dim, int n_rows, float eps) {
+    elementwise_job job = {.y = y, .x = x, .w = w, .dim = dim, .n_rows = n_rows, .eps = eps,
+                           .rows_per_task = TASK_ELEMS / (dim > 0 ? dim : 1) + 1};
+    g4k_pool_run(pool, (n_rows + job.rows_per_task - 1) / job.rows_per_task, rmsnorm_task, &job);
+}
+
+static void gelu_mul_task(void *arg, int task, int thread) {
+    (void)thread;
+    const elementwise_job *j = arg;
+    const int64_t i = (int64_t)task * TASK_ELEMS, n = j->n - i < TASK_ELEMS ? j->n - i : TASK_ELEMS;
+    gelu_mul_range(j->y + i, j->x + i, n);
+}
+
+void g4k_gelu_mul(g4k_pool *pool, float *g, const float *u, int64_t n) {
+    elementwise_job job = {.y = g, .x = u, .n = n};
+    g4k_pool_run(pool, (int)((n + TASK_ELEMS - 1) / TASK_ELEMS), gelu_mul_task, &job);
 }
 
 void g4k_add(float *y, const float *x, int64_t n) {

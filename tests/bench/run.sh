@@ -9,10 +9,6 @@
 # vocabulary size), then alternates ours / peer for R rounds and prints the
 # medians as a markdown table. Models are deleted when their row is done unless
 # --keep is given (E2B BF16 is ~9 GB; free disk is checked before generating).
-#
-# "q4_k" is a uniform Q4_K file: real Q4_K_M files keep some tensors (token
-# embeddings, half of attn_v / ffn_down) in Q6_K, which g4gen cannot write yet
-# (it has only a uniform --type), so the Q4_K_M-style row is Q4_K throughout.
 set -euo pipefail
 
 usage() {
@@ -20,7 +16,8 @@ usage() {
 usage: tests/bench/run.sh [options]
   --quick           smoke run: E2B Q8_0 only, -p 128 -n 16
   --out FILE        also write the table (markdown) to FILE
-  --models LIST     comma-separated SHAPE:TYPE rows (default e2b:q4_k,e2b:q8_0,e2b:bf16,e4b:q4_k)
+  --models LIST     comma-separated SHAPE:TYPE rows, TYPE any g4gen --type (default
+                    e2b:q4_k_m,e2b:q8_0,e2b:bf16,e4b:q4_k_m; q4_k_m: llama.cpp's Q4_K_M mix)
   --threads T       threads for both engines (default: nproc)
   --rounds R        alternating ours/peer rounds; medians are reported (default 3)
   --reps N          measured runs per round of `gemma4 bench` (-r, default 1; each
@@ -37,7 +34,7 @@ EOF
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$ROOT/build BIN="" GEN="" PEER="" DIR="" OUT=""
-MODELS=e2b:q4_k,e2b:q8_0,e2b:bf16,e4b:q4_k
+MODELS=e2b:q4_k_m,e2b:q8_0,e2b:bf16,e4b:q4_k_m
 THREADS=$(nproc) ROUNDS=3 REPS=1 NP=512 NG=64 KEEP=0
 die() { echo "run.sh: $*" >&2; exit 1; }
 posint() { if ! [[ $2 =~ ^[0-9]{1,7}$ ]] || [ "$2" -lt 1 ]; then die "$1 needs a positive integer, got '$2'"; fi; }
@@ -98,7 +95,7 @@ sys.exit(r)' "$f" "$@" || return 1
 params_of() { case $1 in e2b) echo 4630000000 ;; e4b) echo 7500000000 ;; *) echo 0 ;; esac; }
 bits_of() {
     case $1 in f32) echo 32 ;; f16|bf16) echo 16 ;; q8_0) echo 8.5 ;; q6_k) echo 6.6 ;; q5_k|q5_0|q5_1) echo 6 ;;
-        q4_k|q4_0|q4_1) echo 5 ;; q3_k) echo 4 ;; q2_k) echo 3 ;; *) echo 16 ;; esac
+        q4_k_m) echo 6 ;; q4_k|q4_0|q4_1) echo 5 ;; q3_k) echo 4 ;; q2_k) echo 3 ;; *) echo 16 ;; esac
 }
 
 SAMPLES=$DIR/samples.tsv
@@ -176,7 +173,7 @@ print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for key in order:
     r = rows[key]
     name = key[0].upper() + "-shape"
-    typ = key[1].upper() + (" (Q4_K_M-style, uniform)" if key[1] == "q4_k" else "")
+    typ = key[1].upper()
     if r["skip"] and not r["ours"] and not r["peer"]:
         print(f"| {name} | {typ} | {threads} | skipped: not enough free disk | | | | | | | |"); continue
     o, p = r["ours"], r["peer"]

@@ -1,7 +1,9 @@
 /* g4gen.c: command line of g4gen, the random-weight Gemma 4 text model generator.
  * It writes the same weights as a GGUF file or a Hugging Face directory (values
  * depend only on the seed, the tensor's HF name and the element index), in the
- * real Gemma 4 shapes for benchmarks or in tiny shapes for tests.
+ * real Gemma 4 shapes for benchmarks or in tiny shapes for tests. A GGUF holds
+ * one type for every matrix, or the per-tensor types of llama.cpp's Q4_K_M
+ * (--type q4_k_m; mix.c lists the rules of llama_tensor_get_type_impl it follows).
  *
  * Validation done by hand when this was written (not a test; redo it after changes
  * to the tensor list, the values or the writers). G=build/tests/g4gen, T=2,5,9,17,33:
@@ -32,7 +34,13 @@
  *  5. Real shapes: e2b bf16 GGUF 9.27 GB in 19-30 s (HF 9.26 GB, 12.5 s; 2 cores,
  *     27 MB RSS), loads in the peer (finite logits, std 4.0); e2b q4_k 2.6 GB in
  *     154 s (the reference K-quantizer, 2 threads); e4b/12b/26b-a4b/31b with
- *     --layers 6 --vocab 4096 load in the peer as bf16 and q4_k. */
+ *     --layers 6 --vocab 4096 load in the peer as bf16 and q4_k.
+ *  6. The q4_k_m mix (mix.c) against llama.cpp itself: the peer library's
+ *     llama_model_quantize(default GGUF, Q4_K_M) gave every tensor the type g4gen's
+ *     --type q4_k_m gives it, for the 7 tiny shapes, e2b/e4b (--vocab 512 --hidden
+ *     256 --ff 512) and 12b/26b-a4b (also --split-experts)/31b (the same, --layers
+ *     12), tiny-q-moe with --experts 1 and 4; all load in the peer. e2b q4_k_m:
+ *     3.40 GB in 162 s (2 threads), against 2.60 GB as uniform q4_k. */
 #include "gen.h"
 
 #include <errno.h>
@@ -59,6 +67,13 @@ static void usage(FILE *out) {
         "                       (default f32 for tiny shapes, bf16 for real ones); matrices whose\n"
         "                       rows are not whole blocks fall back to q8_0, else f16; 1-D tensors\n"
         "                       and the MoE router (ffn_gate_inp) are always f32\n"
+        "                       q4_k_m: the types llama.cpp's `llama-quantize ... Q4_K_M` picks\n"
+        "                       (src/llama-quant.cpp, llama_tensor_get_type_impl): Q4_K, but Q6_K\n"
+        "                       for token_embd and per_layer_token_embd (tied output) and for\n"
+        "                       attn_v / ffn_down where use_more_bits (first and last eighth of\n"
+        "                       the layers, every third between); 8 experts: attn_v/attn_k Q8_0,\n"
+        "                       attn_output Q5_K; per_layer_model_proj kept bf16 (f32 tiny); rows\n"
+        "                       not whole blocks: Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0, else f16\n"
         "  --hf-dtype f32|f16|bf16  hf: dtype of every tensor (default bf16 real, f32 tiny)\n"
         "  --prefix lm|model    hf: model.language_model.* with the multimodal config.json (lm,\n"
         "                       default) or model.* with a flat text-only config.json (model)\n"
@@ -101,6 +116,12 @@ static int parse_type(const char *s, size_t n_allowed, enum g4_type *out) {
             return 0;
         }
     return -1;
+}
+
+/* --type / --as-type: one of gguf_types, or the q4_k_m mix. */
+static int parse_types(const char *s, gen_types *out) {
+    *out = (gen_types){G4_TYPE_Q4_K, strcmp(s, "q4_k_m") == 0};
+    return out->q4_k_m ? 0 : parse_type(s, sizeof gguf_types / sizeof gguf_types[0], &out->type);
 }
 
 static int parse_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out) {
@@ -227,15 +248,15 @@ static int setup_output(const options *o, const gen_config *cfg, bool gguf, gen_
         fprintf(stderr, "g4gen: --as-type and --with-vision apply to --format hf only\n");
         return -1;
     }
-    out->as_type = G4_TYPE_F32;
-    if (o->as_type && parse_type(o->as_type, sizeof gguf_types / sizeof gguf_types[0], &out->as_type) != 0) {
+    out->as_type = (gen_types){G4_TYPE_F32, false};
+    if (o->as_type && parse_types(o->as_type, &out->as_type) != 0) {
         fprintf(stderr, "g4gen: unknown --as-type '%s' (see g4gen --help)\n", o->as_type);
         return -1;
     }
-    out->type = cfg->real ? G4_TYPE_BF16 : G4_TYPE_F32;
+    out->type = (gen_types){cfg->real ? G4_TYPE_BF16 : G4_TYPE_F32, false};
     out->type_name = cfg->real ? "bf16" : "f32";
     if (o->type) {
-        if (parse_type(o->type, sizeof gguf_types / sizeof gguf_types[0], &out->type) != 0) {
+        if (parse_types(o->type, &out->type) != 0) {
             fprintf(stderr, "g4gen: unknown --type '%s' (see g4gen --help)\n", o->type);
             return -1;
         }
@@ -298,19 +319,31 @@ int main(int argc, char **argv) {
     rc = gguf ? gen_write_gguf(&out, o.out) : gen_write_hf(&out, o.out);
     double secs = now() - t0;
 
-    uint64_t params = 0, bytes = 0;
+    uint64_t params = 0, bytes = 0, type_bytes[G4_TYPE_COUNT] = {0};
+    int type_count[G4_TYPE_COUNT] = {0};
     for (size_t i = 0; i < tl.n; i++) {
         const gen_tensor *t = &tl.t[i];
         if (!t->hf[0] || (gguf && t->hf_only)) continue;
+        enum g4_type type = gguf ? gen_tensor_type(&cfg, t, out.type) : out.hf_dtype;
+        uint64_t b = gen_tensor_bytes(t, type);
         params += (uint64_t)gen_tensor_nelem(t);
-        bytes += gen_tensor_bytes(t, gguf ? gen_tensor_type(t, out.type) : out.hf_dtype);
+        bytes += b;
+        type_bytes[type] += b;
+        type_count[type]++;
     }
     const char *dtype = gguf ? out.type_name
                         : out.hf_dtype == G4_TYPE_F32 ? "f32"
                         : out.hf_dtype == G4_TYPE_F16 ? "f16" : "bf16";
-    if (rc == 0)
+    if (rc == 0) {
         fprintf(stderr, "g4gen: %s %s %s: %zu tensors, %.2f M params, %.2f MB of weights -> %s (%.1f s)\n",
                 cfg.shape, o.format, dtype, tl.n, (double)params * 1e-6, (double)bytes * 1e-6, o.out, secs);
+        fprintf(stderr, "g4gen: weights by type:");
+        for (int type = 0; type < G4_TYPE_COUNT; type++)
+            if (type_count[type])
+                fprintf(stderr, " %s %.2f MB (%d)", g4_type_info(type)->name, (double)type_bytes[type] * 1e-6,
+                        type_count[type]);
+        fprintf(stderr, "\n");
+    }
     gen_vocab_free(vocab);
     gen_tensors_free(&tl);
     return rc == 0 ? 0 : 1;

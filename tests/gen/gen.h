@@ -1,6 +1,7 @@
 /* gen.h: shared declarations of g4gen, the random-weight Gemma 4 model generator:
  * the model config (shapes.c), the tensor list and its values (weights.c), the
- * tokenizer copied from a vocab GGUF (vocab.c) and the two writers (gguf_write.c,
+ * tokenizer copied from a vocab GGUF (vocab.c), the per-tensor types of a
+ * llama.cpp quantization mix (mix.c) and the two writers (gguf_write.c,
  * st_write.c). See g4gen.c for the command line. */
 #ifndef G4GEN_GEN_H
 #define G4GEN_GEN_H
@@ -86,25 +87,36 @@ typedef struct {
     size_t n;
 } gen_tensor_list;
 
+/* The GGUF types asked for (--type, --as-type): one type for every matrix, or
+ * llama.cpp's Q4_K_M mix, which picks a type per tensor (mix.c). */
+typedef struct {
+    enum g4_type type; /* every matrix; for the mix, its default type Q4_K */
+    bool q4_k_m;
+} gen_types;
+
 /* weights.c. split_experts: GGUF ffn_gate_exps + ffn_up_exps instead of the fused
  * gate_up (same values); with_vision: HF stand-ins of the vision/audio towers. */
 int gen_tensors_build(gen_tensor_list *list, const gen_config *c, bool split_experts, bool with_vision);
 void gen_tensors_free(gen_tensor_list *list);
 int64_t gen_tensor_nelem(const gen_tensor *t);
-/* The storage type of t for a requested type (GGUF rule: fallbacks for rows
- * that are not whole blocks; 1-D tensors and the MoE router always F32). */
-enum g4_type gen_tensor_type(const gen_tensor *t, enum g4_type want);
+/* The GGUF storage type of t, a tensor of c, for the requested types. One type:
+ * that type, q8_0 (else f16) for rows that are not whole blocks; 1-D tensors and
+ * the MoE router always F32. The mix: gen_q4_k_m_type. */
+enum g4_type gen_tensor_type(const gen_config *c, const gen_tensor *t, gen_types want);
 /* Bytes of t stored as type (0 if the rows are not whole blocks). */
 uint64_t gen_tensor_bytes(const gen_tensor *t, enum g4_type type);
 /* The type whose rounding t's values go through before they are stored, when
- * the model is meant to hold the weights of a `as`-typed GGUF: matrices that
- * type (with the GGUF fallbacks), 1-D tensors f16/bf16 values when as is
- * f16/bf16 (a GGUF converted from such a checkpoint), else exact f32. */
-enum g4_type gen_value_type(const gen_tensor *t, enum g4_type as);
+ * the model is meant to hold the weights of a GGUF of types `as`: matrices their
+ * type in that GGUF, 1-D tensors f16/bf16 values when as is f16/bf16 (a GGUF
+ * converted from such a checkpoint), else exact f32. */
+enum g4_type gen_value_type(const gen_config *c, const gen_tensor *t, gen_types as);
 /* Streams t's values, first rounded through round_via, encoded as type to f.
  * 0, or -1 with a message on stderr. */
 int gen_tensor_write(FILE *f, const gen_tensor *t, enum g4_type type, enum g4_type round_via, uint64_t seed,
                      int threads);
+
+/* mix.c: the type llama.cpp's `llama-quantize ... Q4_K_M` gives t, a tensor of c. */
+enum g4_type gen_q4_k_m_type(const gen_config *c, const gen_tensor *t);
 
 /* vocab.c: the tokenizer.* keys of a vocab GGUF, cut to a vocab size. */
 typedef struct gen_vocab gen_vocab;
@@ -124,12 +136,12 @@ typedef struct {
     uint64_t seed;
     int threads;
     /* GGUF */
-    enum g4_type type;
+    gen_types type;
     const char *type_name;
     const gen_vocab *vocab;
     /* HF */
     enum g4_type hf_dtype;     /* F32, F16 or BF16 */
-    enum g4_type as_type;      /* values as a GGUF of this type would hold them (F32: exact) */
+    gen_types as_type;         /* values as a GGUF of these types would hold them (F32: exact) */
     const char *prefix;        /* "model.language_model." or "model." */
     bool multimodal;           /* config.json layout of Gemma4ForConditionalGeneration */
     int shards;

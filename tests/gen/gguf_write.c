@@ -73,9 +73,10 @@ static void kv_per_layer(kvw *w, const char *key, const int64_t *v, int n, bool 
     for (int i = 0; i < n; i++) w->rc |= gen_put_u32(w->f, (uint32_t)(int32_t)v[i]);
 }
 
-/* general.file_type: llama.cpp's LLAMA_FTYPE_* for the requested type. */
-static uint32_t file_type(enum g4_type t) {
-    switch (t) {
+/* general.file_type: llama.cpp's LLAMA_FTYPE_* for the requested types. */
+static uint32_t file_type(gen_types want) {
+    if (want.q4_k_m) return 15; /* Q4_K_M */
+    switch (want.type) {
     case G4_TYPE_F32: return 0;
     case G4_TYPE_F16: return 1;
     case G4_TYPE_Q4_0: return 2;
@@ -178,7 +179,7 @@ int gen_write_gguf(const gen_output *o, const char *path) {
     for (size_t i = 0; i < tl->n && rc == 0; i++) {
         const gen_tensor *t = &tl->t[i];
         if (t->hf_only) continue;
-        enum g4_type type = gen_tensor_type(t, o->type);
+        enum g4_type type = gen_tensor_type(o->cfg, t, o->type);
         rc |= gen_put_str(f, t->gguf, strlen(t->gguf)) | gen_put_u32(f, (uint32_t)t->n_dims);
         for (int d = t->n_dims - 1; d >= 0; d--) rc |= gen_put_u64(f, (uint64_t)t->shape[d]);
         rc |= gen_put_u32(f, (uint32_t)type) | gen_put_u64(f, offset);
@@ -191,9 +192,9 @@ int gen_write_gguf(const gen_output *o, const char *path) {
     for (size_t i = 0; i < tl->n && rc == 0; i++) {
         const gen_tensor *t = &tl->t[i];
         if (t->hf_only) continue;
-        enum g4_type type = gen_tensor_type(t, o->type);
+        enum g4_type type = gen_tensor_type(o->cfg, t, o->type);
         /* 1-D tensors of an f16/bf16 model hold f16/bf16 values, as converted from such a checkpoint */
-        enum g4_type via = gen_value_type(t, o->type);
+        enum g4_type via = gen_value_type(o->cfg, t, o->type);
         uint64_t bytes = gen_tensor_bytes(t, type);
         rc = gen_tensor_write(f, t, type, via == type ? G4_TYPE_F32 : via, o->seed, o->threads);
         if (rc == 0) rc = pad_to(f, bytes, align_up(bytes));

@@ -143,7 +143,7 @@ static int write_shard(const gen_output *o, const char *path, const size_t *idx,
         if (shard[i] == s)
         {
             const gen_tensor *t = &o->tensors->t[idx[i]];
-            enum g4_type via = gen_value_type(t, o->as_type);
+            enum g4_type via = gen_value_type(o->cfg, t, o->as_type);
             rc = gen_tensor_write(f, t, o->hf_dtype, via == o->hf_dtype ? G4_TYPE_F32 : via, o->seed, o->threads);
         }
     if (fclose(f) != 0) rc = -1;

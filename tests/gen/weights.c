@@ -194,17 +194,19 @@ int64_t gen_tensor_nelem(const gen_tensor *t) {
 
 static int64_t row_len(const gen_tensor *t) { return t->shape[t->n_dims - 1]; }
 
-enum g4_type gen_value_type(const gen_tensor *t, enum g4_type as) {
+enum g4_type gen_value_type(const gen_config *c, const gen_tensor *t, gen_types as) {
     if (t->kind == GEN_ROPE_FREQS) return G4_TYPE_F32;
-    if (t->n_dims < 2 || t->keep_f32) return (as == G4_TYPE_F16 || as == G4_TYPE_BF16) ? as : G4_TYPE_F32;
-    return gen_tensor_type(t, as);
+    if (t->n_dims < 2 || t->keep_f32)
+        return (as.type == G4_TYPE_F16 || as.type == G4_TYPE_BF16) ? as.type : G4_TYPE_F32;
+    return gen_tensor_type(c, t, as);
 }
 
-enum g4_type gen_tensor_type(const gen_tensor *t, enum g4_type want) {
+enum g4_type gen_tensor_type(const gen_config *c, const gen_tensor *t, gen_types want) {
+    if (want.q4_k_m) return gen_q4_k_m_type(c, t);
     if (t->n_dims < 2 || t->keep_f32) return G4_TYPE_F32;
     const int64_t ne0 = row_len(t);
-    const g4_type_traits *tr = g4_type_info(want);
-    if (tr && ne0 % tr->block_size == 0) return want;
+    const g4_type_traits *tr = g4_type_info(want.type);
+    if (tr && ne0 % tr->block_size == 0) return want.type;
     return ne0 % 32 == 0 ? G4_TYPE_Q8_0 : G4_TYPE_F16;
 }
 

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,23 @@ double mu_max_diff(const float *a, const float *b, size_t n) {
         if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
     }
     return m;
+}
+
+int mu_check_splits(g4_model *m, const int32_t *tokens, int n, const float *ref, const mu_split *splits,
+                    int n_splits, double tol, double *diff) {
+    g4_model_info info;
+    g4_model_get_info(m, &info);
+    const size_t n_logits = (size_t)n * info.vocab_size;
+    for (int i = 0; i < n_splits; i++) {
+        const mu_split *s = &splits[i];
+        float *got = mu_eval_threads(m, tokens, n, s->chunk, s->ubatch, s->threads);
+        *diff = got ? mu_max_diff(got, ref, n_logits) : INFINITY;
+        bool same = got && (tol == 0 ? memcmp(got, ref, n_logits * sizeof(float)) == 0 : *diff <= tol);
+        free(got);
+        if (!same) return i;
+    }
+    *diff = 0;
+    return -1;
 }
 
 static int read_ids(json_t *arr, int32_t *out, int cap) {

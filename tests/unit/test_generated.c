@@ -1,11 +1,16 @@
 /* test_generated.c: models written by g4gen. The same weights stored as GGUF and
  * as an HF directory (either prefix, sharded or not) give identical logits;
- * quantized GGUFs stay within a measured bound of the f32 logits. */
+ * quantized GGUFs stay within a measured bound of the f32 logits; --type q4_k_m
+ * gives each tensor the type llama.cpp's Q4_K_M gives it. */
 #include "testutil.h"
 #include "modelutil.h"
 #include "gemma4.h"
+#include "model/gguf.h"
+#include "model/quant.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +111,8 @@ static void test_quantized_close_to_f32(void **state) {
     (void)state;
     static const struct { const char *type; double max_rel; double min_argmax; } types[] = {
         {"f16", 0.005, 1.0}, {"bf16", 0.15, 0.9}, {"q8_0", 0.2, 0.85}, {"q6_k", 0.45, 0}, {"q5_k", 0.6, 0},
-        {"q5_0", 0.6, 0},    {"q5_1", 0.6, 0},    {"q4_k", 0.75, 0},   {"q4_0", 0.8, 0},  {"q4_1", 0.8, 0},
-        {"q3_k", 1.2, 0},    {"q2_k", 1.6, 0},
+        {"q5_0", 0.6, 0},    {"q5_1", 0.6, 0},    {"q4_k_m", 0.7, 0},  {"q4_k", 0.75, 0}, {"q4_0", 0.8, 0},
+        {"q4_1", 0.8, 0},    {"q3_k", 1.2, 0},    {"q2_k", 1.6, 0},
     };
     const char *qshapes[] = {"tiny-q", "tiny-q-ple", "tiny-q-moe"};
     int failures = 0;
@@ -143,12 +148,105 @@ static void test_quantized_close_to_f32(void **state) {
     assert_int_equal(failures, 0);
 }
 
+/* Fails unless the tensor named by fmt in g has type want (as ggml names it;
+ * "absent": no such tensor). */
+static void expect_type(const g4_gguf *g, const char *want, const char *fmt, ...) {
+    char name[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    const g4_tensor *t = g4_tensor_set_find(&g->tensors, name);
+    const char *got = t ? g4_type_info(t->type)->name : "absent";
+    if (strcmp(got, want) != 0) fail_msg("%s is %s, llama.cpp's Q4_K_M gives %s", name, got, want);
+}
+
+/* Whether x is in list, which ends with -1. */
+static bool has(const int *list, int x) {
+    for (; *list >= 0; list++)
+        if (*list == x) return true;
+    return false;
+}
+
+/* Writes a --type q4_k_m GGUF and opens it as g; general.file_type must be
+ * LLAMA_FTYPE_MOSTLY_Q4_K_M. Returns its path. */
+static const char *open_q4_k_m(g4_gguf *g, const char *shape, const char *extra) {
+    char args[128];
+    snprintf(args, sizeof args, " --type q4_k_m%s", extra);
+    const char *path = generate(shape, "gguf", args);
+    if (g4_gguf_open(g, path) != 0) fail_msg("%s", g4_last_error());
+    uint32_t file_type = 0;
+    assert_int_equal(g4_gguf_get_u32(g, "general.file_type", &file_type), 1);
+    assert_int_equal(file_type, 15);
+    return path;
+}
+
+/* --type q4_k_m against the types llama.cpp's Q4_K_M picks (the lists are what
+ * the peer's llama_model_quantize gave for the same models): an E2B layout (35
+ * layers, attn_v in the 15 that are not KV-shared), a model of 8 experts, and
+ * rows that are not whole Q4_K/Q6_K blocks. */
+static void test_q4_k_m_types(void **state) {
+    (void)state;
+    g4_gguf g;
+    const char *e2b = open_q4_k_m(&g, "e2b", " --vocab 512 --hidden 256 --ff 512");
+    static const int attn_v_q6[] = {0, 3, 6, 9, 12, 13, 14, -1};
+    static const int ffn_down_q6[] = {0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 31, 32, 33, 34, -1};
+    expect_type(&g, "Q6_K", "token_embd.weight");
+    expect_type(&g, "Q6_K", "per_layer_token_embd.weight");
+    expect_type(&g, "BF16", "per_layer_model_proj.weight");
+    expect_type(&g, "F32", "per_layer_proj_norm.weight");
+    expect_type(&g, "F32", "output_norm.weight");
+    for (int l = 0; l < 35; l++) {
+        const char *v = l >= 15 ? "absent" : has(attn_v_q6, l) ? "Q6_K" : "Q4_K";
+        expect_type(&g, v, "blk.%d.attn_v.weight", l);
+        expect_type(&g, has(ffn_down_q6, l) ? "Q6_K" : "Q4_K", "blk.%d.ffn_down.weight", l);
+        expect_type(&g, "Q4_K", "blk.%d.attn_q.weight", l);
+        expect_type(&g, "Q4_K", "blk.%d.attn_output.weight", l);
+        expect_type(&g, "Q4_K", "blk.%d.ffn_gate.weight", l);
+        expect_type(&g, "Q4_K", "blk.%d.ffn_up.weight", l);
+        expect_type(&g, "Q4_K", "blk.%d.inp_gate.weight", l);
+        expect_type(&g, "Q4_K", "blk.%d.proj.weight", l);
+        expect_type(&g, "F32", "blk.%d.attn_norm.weight", l);
+        expect_type(&g, "F32", "blk.%d.layer_output_scale.weight", l);
+    }
+    expect_type(&g, "Q4_K", "blk.0.attn_k.weight");
+    g4_gguf_close(&g);
+    int V;
+    float *logits = logits_of(e2b, &V); /* the mixed types (BF16 among them) load and run */
+    for (size_t i = 0; i < (size_t)N_TOK * V; i++) assert_true(isfinite(logits[i]));
+    free(logits);
+
+    /* exactly 8 experts: attn_k/attn_v Q8_0, attn_output Q5_K; the router stays F32 */
+    open_q4_k_m(&g, "tiny-q-moe", "");
+    expect_type(&g, "Q8_0", "blk.0.attn_k.weight");
+    expect_type(&g, "Q8_0", "blk.0.attn_v.weight");
+    expect_type(&g, "Q5_K", "blk.0.attn_output.weight");
+    expect_type(&g, "F32", "blk.0.ffn_gate_inp.weight");
+    expect_type(&g, "Q4_K", "blk.0.ffn_gate_up_exps.weight");
+    expect_type(&g, "Q4_K", "blk.1.ffn_down_exps.weight");
+    expect_type(&g, "Q6_K", "blk.2.ffn_down_exps.weight");
+    expect_type(&g, "Q6_K", "blk.2.ffn_down.weight");
+    g4_gguf_close(&g);
+
+    /* H 64, PLE 8: Q4_K -> Q5_0, Q6_K -> Q8_0, and F16 for rows of 8 or 80 */
+    open_q4_k_m(&g, "tiny-ple", "");
+    expect_type(&g, "Q8_0", "token_embd.weight");
+    expect_type(&g, "F16", "per_layer_token_embd.weight");
+    expect_type(&g, "F32", "per_layer_model_proj.weight");
+    expect_type(&g, "Q5_0", "blk.0.attn_q.weight");
+    expect_type(&g, "Q8_0", "blk.0.ffn_down.weight");
+    expect_type(&g, "Q5_0", "blk.1.ffn_down.weight");
+    expect_type(&g, "F16", "blk.0.proj.weight");
+    g4_gguf_close(&g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gguf_equals_hf),
         cmocka_unit_test(test_hf_layouts),
         cmocka_unit_test(test_layout_variants),
         cmocka_unit_test(test_quantized_close_to_f32),
+        cmocka_unit_test(test_q4_k_m_types),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_system("rm -rf %s", tu_tmpdir());

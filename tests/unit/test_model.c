@@ -45,14 +45,10 @@ static void check_fixture(const char *name, bool gguf) {
     for (int i = 0; i < n; i++) assert_int_equal(g4_argmax(all + (size_t)i * V, V), gold->argmax[i]);
 
     /* --batch 1 and --batch 7 agree with all-at-once (also with small micro-batches) */
-    int chunks[][2] = {{1, 0}, {7, 0}, {7, 3}, {0, 5}};
-    for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
-        float *part = mu_eval(m, gold->tokens, n, chunks[c][0], chunks[c][1]);
-        assert_non_null(part);
-        double d = mu_max_diff(part, all, (size_t)n * V);
-        if (d > CHUNK_TOL) fail_msg("%s: chunk %d ubatch %d differs by %g", name, chunks[c][0], chunks[c][1], d);
-        free(part);
-    }
+    static const mu_split splits[] = {{1, 0, 0}, {7, 0, 0}, {7, 3, 0}, {0, 5, 0}};
+    double d;
+    int bad = mu_check_splits(m, gold->tokens, n, all, splits, 4, CHUNK_TOL, &d);
+    if (bad >= 0) fail_msg("%s: chunk %d ubatch %d differs by %g", name, splits[bad].chunk, splits[bad].ubatch, d);
 
     /* greedy continuation after the prompt */
     g4_context_params p = g4_context_default_params();
