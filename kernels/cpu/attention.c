@@ -53,6 +53,7 @@ typedef struct {
     const tile *tiles;
     float *scratch;          /* per thread: thread_floats */
     size_t thread_floats;
+    int max_keys;            /* keys of the longest union, rounded up to KEYS */
 } attention_job;
 
 /* S[r][j] = q_r . k_j for ROWS rows of q (d apart) and the KEYS keys of kt
@@ -67,12 +68,12 @@ static void scores_block(const float *q, int d, const float *kt, float *s, int s
     for (int r = 0; r < ROWS; r++) store16(s + (size_t)r * s_stride, acc[r]);
 }
 
-/* o_r[i0 .. i0+16) = sum_j p_r[j] v_j[i0 ..] over keys j in [j0, j1), for ROWS rows. */
-static void values_block(const float *p, int p_stride, const float *v, size_t row, size_t off, int ring, int lo,
-                         int j0, int j1, int i0, float *o, int d) {
+/* o_r[i0 .. i0+16) = sum_j p_r[j] v_j[i0 ..] over the n keys whose value rows are
+ * vrows[j], for ROWS rows. */
+static void values_block(const float *p, int p_stride, const float *const *vrows, int n, int i0, float *o, int d) {
     f32x16 acc[ROWS] = {0};
-    for (int j = j0; j < j1; j++) {
-        const f32x16 vj = load16(v + (size_t)((lo + j) % ring) * row + off + i0);
+    for (int j = 0; j < n; j++) {
+        const f32x16 vj = load16(vrows[j] + i0);
 #pragma GCC unroll 8
         for (int r = 0; r < ROWS; r++) acc[r] += splat(p[(size_t)r * p_stride + j]) * vj;
     }
@@ -99,9 +100,12 @@ static void attention_task(void *arg, int task, int thread) {
     const size_t row = (size_t)J->nkv * d, off = (size_t)T->g * d;
     const g4k_kv_span *sp = &J->span[T->t0];
 
-    /* per-thread scratch: Q rows, O rows (both d wide, padded), K^T block, S rows */
+    /* per-thread scratch: Q rows, O rows (both d wide, padded), K^T block, the value
+     * rows of the keys, S rows */
     float *qs = J->scratch + (size_t)thread * J->thread_floats, *os = qs + (size_t)TILE_ROWS * d;
-    float *kt = os + (size_t)TILE_ROWS * d, *s = kt + (size_t)d * KEYS;
+    float *kt = os + (size_t)TILE_ROWS * d;
+    const float **vrows = (const float **)(kt + (size_t)d * KEYS);
+    float *s = (float *)(vrows + J->max_keys);
     for (int r = 0; r < rows_pad; r++) {
         float *dst = qs + (size_t)r * d;
         if (r < n_rows)
@@ -109,11 +113,17 @@ static void attention_task(void *arg, int task, int thread) {
         else
             memset(dst, 0, (size_t)d * sizeof *dst);
     }
+    for (int j = 0, slot = T->lo % J->ring; j < n_keys; j++, slot = slot + 1 == J->ring ? 0 : slot + 1)
+        vrows[j] = sp->v + (size_t)slot * row + off;
 
     for (int j0 = 0; j0 < keys_pad; j0 += KEYS) {
         for (int c = 0; c < KEYS; c++) { /* the block's keys, transposed (zero past the union) */
-            const float *k = sp->k + (size_t)((T->lo + j0 + c) % J->ring) * row + off;
-            for (int i = 0; i < d; i++) kt[(size_t)i * KEYS + c] = j0 + c < n_keys ? k[i] : 0.0f;
+            if (j0 + c < n_keys) {
+                const float *k = sp->k + (vrows[j0 + c] - sp->v);
+                for (int i = 0; i < d; i++) kt[(size_t)i * KEYS + c] = k[i];
+            } else {
+                for (int i = 0; i < d; i++) kt[(size_t)i * KEYS + c] = 0.0f;
+            }
         }
         for (int r = 0; r < rows_pad; r += ROWS) scores_block(qs + (size_t)r * d, d, kt, s + (size_t)r * keys_pad + j0, keys_pad);
     }
@@ -125,14 +135,11 @@ static void attention_task(void *arg, int task, int thread) {
 
     const int d16 = d / 16 * 16;
     for (int r = 0; r < rows_pad; r += ROWS) {
-        for (int i0 = 0; i0 < d16; i0 += 16)
-            values_block(s + (size_t)r * keys_pad, keys_pad, sp->v, row, off, J->ring, T->lo, 0, n_keys, i0,
-                         os + (size_t)r * d, d);
+        for (int i0 = 0; i0 < d16; i0 += 16) values_block(s + (size_t)r * keys_pad, keys_pad, vrows, n_keys, i0, os + (size_t)r * d, d);
         for (int rr = r; rr < r + ROWS; rr++) /* the last d % 16 elements, in the same order */
             for (int i = d16; i < d; i++) {
                 float acc = 0.0f;
-                for (int j = 0; j < n_keys; j++)
-                    acc += s[(size_t)rr * keys_pad + j] * sp->v[(size_t)((T->lo + j) % J->ring) * row + off + i];
+                for (int j = 0; j < n_keys; j++) acc += s[(size_t)rr * keys_pad + j] * vrows[j][i];
                 os[(size_t)rr * d + i] = acc;
             }
     }
@@ -144,11 +151,12 @@ static void attention_task(void *arg, int task, int thread) {
 /* Below this many multiply-adds in all, attention stays on the calling thread. */
 #define MIN_PARALLEL_MACS (1 << 15)
 
-/* Heads per task: all of a KV head's, unless that leaves threads idle on a short batch. */
+/* Heads per task: all of a KV head's, unless that leaves threads idle on a short
+ * batch and the halves still fill the ROWS rows of the micro-kernels. */
 static int heads_per_task(int n_tok, int nq, int nkv, int n_threads) {
     const int per_group = nq / nkv;
     int n_h = per_group;
-    while (n_h % 2 == 0 && n_h > 1 && (int64_t)n_tok * nkv * (per_group / n_h) < 2 * n_threads) n_h /= 2;
+    while (n_h % 2 == 0 && n_h > ROWS && (int64_t)n_tok * nkv * (per_group / n_h) < 2 * n_threads) n_h /= 2;
     while (n_h > TILE_ROWS && n_h % 2 == 0) n_h /= 2;
     return n_h;
 }
@@ -163,10 +171,16 @@ static bool extend_run(tile *cur, const g4k_kv_span *span, int t, int max_t, int
     return true;
 }
 
+/* Floats of a thread's scratch (attention_task) for unions of up to `keys` keys. */
+static size_t thread_floats(int d, size_t keys) {
+    const size_t pointers = (keys * sizeof(float *) + sizeof(float) - 1) / sizeof(float);
+    return (size_t)TILE_ROWS * d * 2 + (size_t)d * KEYS + pointers + (size_t)TILE_ROWS * keys;
+}
+
 size_t g4k_attention_scratch_size(int n_threads, int n_tok, int nq, int d, int max_span) {
     const size_t keys = (size_t)(max_span + TILE_ROWS + KEYS - 1) / KEYS * KEYS;
     const size_t tiles = ((size_t)n_tok * nq * sizeof(tile) + sizeof(float) - 1) / sizeof(float);
-    return tiles + (size_t)n_threads * ((size_t)TILE_ROWS * d * 2 + (size_t)d * KEYS + (size_t)TILE_ROWS * keys);
+    return tiles + (size_t)n_threads * thread_floats(d, keys);
 }
 
 void g4k_attention(g4k_pool *pool, float *out, const float *q, int n_tok, int nq, int nkv, int d,
@@ -190,9 +204,9 @@ void g4k_attention(g4k_pool *pool, float *out, const float *q, int n_tok, int nq
             }
     }
     const size_t tile_floats = ((size_t)n_tok * nq * sizeof(tile) + sizeof(float) - 1) / sizeof(float);
-    const size_t thread_floats = (size_t)TILE_ROWS * d * 2 + (size_t)d * KEYS + (size_t)TILE_ROWS * max_keys;
     (void)scratch_len; /* g4k_attention_scratch_size floats: enough by construction */
     attention_job job = {.out = out, .q = q, .nq = nq, .nkv = nkv, .d = d, .ring = ring, .span = span,
-                         .tiles = tiles, .scratch = scratch + tile_floats, .thread_floats = thread_floats};
+                         .tiles = tiles, .scratch = scratch + tile_floats, .thread_floats = thread_floats(d, max_keys),
+                         .max_keys = max_keys};
     g4k_pool_run(macs < MIN_PARALLEL_MACS ? NULL : pool, n_tiles, attention_task, &job);
 }

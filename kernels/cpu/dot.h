@@ -8,13 +8,15 @@
  *   Q2_K .. Q6_K      Q8_K         sum over super-blocks, integer sub-block sums
  *   BF16, F16         F32          sum of w*x (the activation row is copied)
  *
- * Two implementations: dot_scalar.c (portable; also the tests' oracle) and
- * dot_avx2.c (AVX2+FMA+F16C, compiled per function, chosen at run time). The
- * matmul looks a kernel up once per weight matrix:
+ * Three implementations: dot_scalar.c (portable; also the tests' oracle),
+ * dot_avx2.c (AVX2+FMA+F16C) and dot_avx512.c (AVX-512 with VNNI), the SIMD
+ * ones compiled per function and chosen at run time. The matmul looks a
+ * kernel up once per weight matrix:
  *
  *   const g4k_dot_kernel *k = g4k_dot_for(w->type);
  *   k->quantize_act(x, xq, n);                // once per token, xq holds act_row_size(n) bytes
  *   for each row o: y[o] = k->dot(row(o), xq, n);
+ *   or, faster, for rows o0..o1 at once: k->dot_rows(row(o0), row_bytes, o1 - o0, xq, n, y + o0);
  *
  * n must be a whole number of the weight type's blocks (any n for BF16/F16).
  * Rows need no alignment beyond that of their blocks. */
@@ -25,12 +27,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     enum g4_type act_type;                                  /* G4_TYPE_Q8_0, Q8_1, Q8_K or F32 */
     size_t (*act_row_size)(int64_t n);                      /* bytes of a converted activation row */
     void (*quantize_act)(const float *x, void *out, int64_t n); /* bit-identical to ggml's *_ref */
     float (*dot)(const void *w_row, const void *act, int64_t n);
+    /* out[r] = dot(w_rows + r * row_bytes, act, n) for r < n_rows, bit for bit;
+     * the SIMD kernels take several rows at a time, sharing the activation's
+     * loads and conversions. */
+    void (*dot_rows)(const void *w_rows, size_t row_bytes, int n_rows, const void *act, int64_t n, float *out);
 } g4k_dot_kernel;
 
 /* The fastest kernel for weight_type on this CPU, or NULL when the type has none
@@ -41,8 +48,13 @@ const g4k_dot_kernel *g4k_dot_for(enum g4_type weight_type);
 const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type);
 
 /* The AVX2 kernel, or NULL when the CPU lacks AVX2/FMA/F16C, the build is not
- * for x86-64, or the type has no AVX2 kernel yet. Tests and benchmarks. */
+ * for x86-64, or the type has no AVX2 kernel. Tests and benchmarks. */
 const g4k_dot_kernel *g4k_dot_avx2(enum g4_type weight_type);
+
+/* The AVX-512 kernel, or NULL when the CPU lacks AVX-512 F/BW/VL/DQ/VNNI (or
+ * the OS does not save the ZMM registers), the build is not for x86-64, or the
+ * type has no AVX-512 kernel. Tests and benchmarks. */
+const g4k_dot_kernel *g4k_dot_avx512(enum g4_type weight_type);
 
 /* ---- block layouts (ggml-common.h; the same as engine/model/quant*.c) ---------- */
 
@@ -144,5 +156,26 @@ void g4k_quantize_act_f32(const float *x, void *out, int64_t n);
 
 /* Unpacks the 8 six-bit scales (out[0..7]) and 8 mins (out[8..15]) of a Q4_K/Q5_K block. */
 void g4k_unpack_scales_k4(const uint8_t packed[12], uint8_t out[16]);
+
+/* The same as four little-endian words (ggml's kmask unpacking; out bytes 0..7
+ * scales, 8..15 mins), for the SIMD kernels. */
+static inline void g4k_unpack_scales_k4_u32(const uint8_t packed[12], uint32_t out[4]) {
+    uint32_t u[3];
+    memcpy(u, packed, 12);
+    out[0] = u[0] & 0x3f3f3f3f;
+    out[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    out[2] = u[1] & 0x3f3f3f3f;
+    out[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+}
+
+/* The 16 six-bit scales of a Q3_K block, each + 32 (0..63), as four words. */
+static inline void g4k_unpack_scales_q3_u32(const uint8_t packed[12], uint32_t out[4]) {
+    uint32_t u[3];
+    memcpy(u, packed, 12);
+    out[0] = (u[0] & 0x0f0f0f0f) | ((u[2] & 0x03030303) << 4);
+    out[1] = (u[1] & 0x0f0f0f0f) | (((u[2] >> 2) & 0x03030303) << 4);
+    out[2] = ((u[0] >> 4) & 0x0f0f0f0f) | (((u[2] >> 4) & 0x03030303) << 4);
+    out[3] = ((u[1] >> 4) & 0x0f0f0f0f) | (((u[2] >> 6) & 0x03030303) << 4);
+}
 
 #endif

@@ -1,6 +1,6 @@
 /* dot_scalar.c: portable dot products of a weight row with an activation row in
  * ggml's vec_dot_type (see dot.h), the activation converters, and the run-time
- * choice between these and the AVX2 kernels (dot_avx2.c).
+ * choice between these and the SIMD kernels (dot_avx2.c, dot_avx512.c).
  *
  * The quantized kernels follow ggml's generic ggml_vec_dot_*_q8_* code: every
  * block's (or sub-block's) sum of q_w*q_a is computed exactly in integers and
@@ -298,6 +298,27 @@ static float dot_f16(const void *vw, const void *va, int64_t n) {
     return (float)sum;
 }
 
+/* ---- dot_rows: one row after another ---------------------------------------------------- */
+
+#define ONE_ROW_AT_A_TIME(name)                                                                      \
+    static void name##_rows(const void *w, size_t row_bytes, int n_rows, const void *act, int64_t n, \
+                            float *out) {                                                            \
+        for (int r = 0; r < n_rows; r++) out[r] = name((const uint8_t *)w + (size_t)r * row_bytes, act, n); \
+    }
+
+ONE_ROW_AT_A_TIME(dot_q8_0)
+ONE_ROW_AT_A_TIME(dot_q4_0)
+ONE_ROW_AT_A_TIME(dot_q5_0)
+ONE_ROW_AT_A_TIME(dot_q4_1)
+ONE_ROW_AT_A_TIME(dot_q5_1)
+ONE_ROW_AT_A_TIME(dot_q2_K)
+ONE_ROW_AT_A_TIME(dot_q3_K)
+ONE_ROW_AT_A_TIME(dot_q4_K)
+ONE_ROW_AT_A_TIME(dot_q5_K)
+ONE_ROW_AT_A_TIME(dot_q6_K)
+ONE_ROW_AT_A_TIME(dot_bf16)
+ONE_ROW_AT_A_TIME(dot_f16)
+
 /* ---- the tables ---------------------------------------------------------------------- */
 
 #define Q8_0_ACT G4_TYPE_Q8_0, g4k_act_size_q8_0, g4k_quantize_act_q8_0
@@ -305,13 +326,15 @@ static float dot_f16(const void *vw, const void *va, int64_t n) {
 #define Q8_K_ACT G4_TYPE_Q8_K, g4k_act_size_q8_K, g4k_quantize_act_q8_K
 #define F32_ACT G4_TYPE_F32, g4k_act_size_f32, g4k_quantize_act_f32
 
+#define DOTS(name) name, name##_rows
+
 static const g4k_dot_kernel k_scalar[G4_TYPE_COUNT] = {
-    [G4_TYPE_Q8_0] = {Q8_0_ACT, dot_q8_0}, [G4_TYPE_Q4_0] = {Q8_0_ACT, dot_q4_0},
-    [G4_TYPE_Q5_0] = {Q8_0_ACT, dot_q5_0}, [G4_TYPE_Q4_1] = {Q8_1_ACT, dot_q4_1},
-    [G4_TYPE_Q5_1] = {Q8_1_ACT, dot_q5_1}, [G4_TYPE_Q2_K] = {Q8_K_ACT, dot_q2_K},
-    [G4_TYPE_Q3_K] = {Q8_K_ACT, dot_q3_K}, [G4_TYPE_Q4_K] = {Q8_K_ACT, dot_q4_K},
-    [G4_TYPE_Q5_K] = {Q8_K_ACT, dot_q5_K}, [G4_TYPE_Q6_K] = {Q8_K_ACT, dot_q6_K},
-    [G4_TYPE_BF16] = {F32_ACT, dot_bf16},  [G4_TYPE_F16] = {F32_ACT, dot_f16},
+    [G4_TYPE_Q8_0] = {Q8_0_ACT, DOTS(dot_q8_0)}, [G4_TYPE_Q4_0] = {Q8_0_ACT, DOTS(dot_q4_0)},
+    [G4_TYPE_Q5_0] = {Q8_0_ACT, DOTS(dot_q5_0)}, [G4_TYPE_Q4_1] = {Q8_1_ACT, DOTS(dot_q4_1)},
+    [G4_TYPE_Q5_1] = {Q8_1_ACT, DOTS(dot_q5_1)}, [G4_TYPE_Q2_K] = {Q8_K_ACT, DOTS(dot_q2_K)},
+    [G4_TYPE_Q3_K] = {Q8_K_ACT, DOTS(dot_q3_K)}, [G4_TYPE_Q4_K] = {Q8_K_ACT, DOTS(dot_q4_K)},
+    [G4_TYPE_Q5_K] = {Q8_K_ACT, DOTS(dot_q5_K)}, [G4_TYPE_Q6_K] = {Q8_K_ACT, DOTS(dot_q6_K)},
+    [G4_TYPE_BF16] = {F32_ACT, DOTS(dot_bf16)},  [G4_TYPE_F16] = {F32_ACT, DOTS(dot_f16)},
 };
 
 const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type) {
@@ -321,6 +344,7 @@ const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type) {
 }
 
 const g4k_dot_kernel *g4k_dot_for(enum g4_type weight_type) {
-    const g4k_dot_kernel *k = g4k_dot_avx2(weight_type);
+    const g4k_dot_kernel *k = g4k_dot_avx512(weight_type);
+    if (!k) k = g4k_dot_avx2(weight_type);
     return k ? k : g4k_dot_scalar(weight_type);
 }

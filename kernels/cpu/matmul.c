@@ -45,15 +45,13 @@ static void matmul_rows_f32(const g4k_matrix *w, const float *x, int n_tok, floa
     }
 }
 
-/* The same for other weight types: each row against every token's converted
+/* The same for other weight types: the rows against each token's converted
  * activation row (act: n_tok rows of act_bytes). */
 static void matmul_rows_kernel(const g4k_matrix *w, const g4k_dot_kernel *k, const char *act, size_t act_bytes,
                                int n_tok, float *y, int64_t o0, int64_t o1) {
-    const int64_t n_in = w->n_in, n_out = w->n_out;
-    for (int64_t o = o0; o < o1; o++) {
-        const void *row = (const char *)w->data + o * w->row_bytes;
-        for (int t = 0; t < n_tok; t++) y[(size_t)t * n_out + o] = k->dot(row, act + (size_t)t * act_bytes, n_in);
-    }
+    const void *rows = (const char *)w->data + o0 * w->row_bytes;
+    for (int t = 0; t < n_tok; t++)
+        k->dot_rows(rows, w->row_bytes, (int)(o1 - o0), act + (size_t)t * act_bytes, w->n_in, y + (size_t)t * w->n_out + o0);
 }
 
 typedef struct {

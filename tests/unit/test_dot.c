@@ -1,22 +1,27 @@
 /* test_dot.c: the matmul's dot-product kernels (kernels/cpu/dot*.c). For every
  * weight type, several row lengths and value distributions:
- *   1. the AVX2 kernel agrees with the scalar one to 1e-5 of sum|w_i*a_i| (the
- *      integer block sums are exact in both; only the order of the float
- *      accumulation differs);
+ *   1. each SIMD kernel (AVX2, AVX-512) agrees with the scalar one to 1e-5 of
+ *      sum|w_i*a_i| (the integer block sums are exact in all; only the order of
+ *      the float accumulation differs), on quantized rows, on rows of random
+ *      bytes, and on odd numbers of blocks; dot_rows agrees with dot exactly;
  *   2. the scalar kernel on the quantized activations is within the measured
  *      activation-quantization error of the exact (double) dot of the
  *      dequantized weights with the original f32 activations;
  *   3. when G4_PEER_LIB_DIR names llama.cpp's library directory, ggml's own
- *      vec_dot (libggml-cpu-haswell.so) agrees to the same bound as 1.
- * A Release build also prints the GB/s of weights a 4096x4096 matrix-vector
- * product streams, scalar against AVX2 (no assertion). */
+ *      vec_dot (libggml-cpu-haswell.so, and -sapphirerapids.so or -icelake.so
+ *      where this CPU runs them) agrees with ours to the same bound as 1.
+ * A Release build also prints the GB/s of weights that one thread streams in a
+ * matrix-vector product (4096 x 4096, mostly cache-resident, and 262144 rows of
+ * 1536, the LM head's shape, from memory), for each of our kernels row by row,
+ * the fastest one's dot_rows, and ggml's vec_dot (no assertion). */
 #include "testutil.h"
 
 #include "cpu/dot.h"
 #include "model/quant.h"
+#include "peerggml.h"
 
-#include <dlfcn.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,13 @@ static const enum g4_type k_types[] = {
     G4_TYPE_F16,  G4_TYPE_Q2_K, G4_TYPE_Q3_K, G4_TYPE_Q4_1, G4_TYPE_Q5_0, G4_TYPE_Q5_1,
 };
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
+
+/* Our implementations; the first is the oracle. */
+static const struct {
+    const char *name;
+    const g4k_dot_kernel *(*get)(enum g4_type);
+} k_impls[] = {{"scalar", g4k_dot_scalar}, {"avx2", g4k_dot_avx2}, {"avx512", g4k_dot_avx512}};
+#define N_IMPLS (sizeof k_impls / sizeof k_impls[0])
 
 static const int k_lengths[] = {256, 768, 2048, 4096, 8192};
 #define N_LENGTHS (sizeof k_lengths / sizeof k_lengths[0])
@@ -71,6 +83,33 @@ static void fill(float *x, int n, int dist, uint64_t seed) {
     }
 }
 
+/* A row of random bytes whose f16 scale fields (d, dmin, m) are finite values
+ * in [2^-8, 2^-4) with a random sign, so that every quant and sub-block scale
+ * pattern occurs. Not for the float types. */
+static void fill_random_blocks(enum g4_type type, uint8_t *row, int n, uint64_t seed) {
+    const g4_type_traits *t = g4_type_info(type);
+    const size_t bytes = g4_row_size(type, n);
+    uint64_t rng = seed;
+    for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)rng_next(&rng);
+    /* offsets of the f16 fields in a block (d first in the 32-element types,
+     * then m in those with a minimum) */
+    int f16_at[2] = {0, -1};
+    switch (type) {
+    case G4_TYPE_Q4_1: case G4_TYPE_Q5_1: f16_at[1] = 2; break;
+    case G4_TYPE_Q2_K: f16_at[0] = offsetof(g4k_block_q2_K, d), f16_at[1] = offsetof(g4k_block_q2_K, dmin); break;
+    case G4_TYPE_Q3_K: f16_at[0] = offsetof(g4k_block_q3_K, d); break;
+    case G4_TYPE_Q4_K: f16_at[0] = offsetof(g4k_block_q4_K, d), f16_at[1] = offsetof(g4k_block_q4_K, dmin); break;
+    case G4_TYPE_Q5_K: f16_at[0] = offsetof(g4k_block_q5_K, d), f16_at[1] = offsetof(g4k_block_q5_K, dmin); break;
+    case G4_TYPE_Q6_K: f16_at[0] = offsetof(g4k_block_q6_K, d); break;
+    default: break;
+    }
+    for (size_t b = 0; b < bytes / (size_t)t->type_size; b++)
+        for (int f = 0; f < 2 && f16_at[f] >= 0; f++) {
+            const uint16_t h = (uint16_t)(0x1c00 + rng_next(&rng) % 0x1000) | (rng_next(&rng) & 1 ? 0x8000 : 0);
+            memcpy(row + b * (size_t)t->type_size + f16_at[f], &h, 2);
+        }
+}
+
 typedef struct {
     float w[MAX_N], wd[MAX_N], x[MAX_N], xa[MAX_N];
     uint8_t wq[MAX_N * 4], act[MAX_N * 4];
@@ -96,22 +135,51 @@ static double dequantize_act(const g4k_dot_kernel *k, enum g4_type wtype, const 
     return extra;
 }
 
+/* sum |w_i * a_i| of the dequantized weight row b->wq and activations xa. */
+static double sum_abs_products(enum g4_type type, bufs *b, const float *xa, int n) {
+    g4_dequantize_row(type, b->wq, b->wd, n);
+    double s = 0;
+    for (int i = 0; i < n; i++) s += fabs((double)b->wd[i] * xa[i]);
+    return s;
+}
+
+/* Every SIMD kernel against the scalar one on the row in b->wq and the
+ * activations in b->act (to ORDER_TOL * s_abs), and its dot_rows against its
+ * dot; records the largest relative difference per implementation. */
+static void check_simd(enum g4_type type, const bufs *b, int n, double s_abs, const char *what,
+                       double worst[N_IMPLS]) {
+    const double s = g4k_dot_scalar(type)->dot(b->wq, b->act, n);
+    for (size_t i = 1; i < N_IMPLS; i++) {
+        const g4k_dot_kernel *k = k_impls[i].get(type);
+        if (!k) continue;
+        const double v = k->dot(b->wq, b->act, n);
+        if (!(fabs(v - s) <= ORDER_TOL * s_abs))
+            fail_msg("%s %s n=%d %s: %.9g scalar %.9g (S %.3g)", k_impls[i].name, g4_type_info(type)->name, n, what,
+                     v, s, s_abs);
+        if (s_abs > 0) worst[i] = fmax(worst[i], fabs(v - s) / s_abs);
+    }
+}
+
 /* ---- checks 1 and 2 ------------------------------------------------------------------ */
 
 static void test_kernels(void **state) {
     (void)state;
     bufs *b = malloc(sizeof *b);
     assert_non_null(b);
-    printf("  type  |avx2-scalar|/S  |scalar-exact|/S  |scalar-exact|/E  (max over %zu lengths x %d dists;\n"
-           "         S = sum|w*a|, E = sum|w|*|a_q-a|, the measured activation-quantization error)\n",
+    printf("  type  |simd-scalar|/S: avx2      avx512    |scalar-exact|/S  |scalar-exact|/E\n"
+           "  (max over %zu lengths x %d distributions and random bytes; S = sum|w*a|,\n"
+           "   E = sum|w|*|a_q-a|, the measured activation-quantization error; -: no kernel)\n",
            N_LENGTHS, N_DISTS);
     for (size_t t = 0; t < N_TYPES; t++) {
         enum g4_type type = k_types[t];
-        const g4k_dot_kernel *ks = g4k_dot_scalar(type), *kv = g4k_dot_avx2(type), *kf = g4k_dot_for(type);
+        const g4k_dot_kernel *ks = g4k_dot_scalar(type), *kf = g4k_dot_for(type);
         assert_non_null(ks);
-        assert_non_null(kf);
-        if (kv) assert_ptr_equal(kf, kv);
-        double worst_order = 0, worst_rel = 0, worst_vs_e = 0;
+        /* g4k_dot_for picks the widest available */
+        const g4k_dot_kernel *best = ks;
+        for (size_t i = 1; i < N_IMPLS; i++)
+            if (k_impls[i].get(type)) best = k_impls[i].get(type);
+        assert_ptr_equal(kf, best);
+        double worst[N_IMPLS] = {0}, worst_rel = 0, worst_vs_e = 0;
         for (size_t li = 0; li < N_LENGTHS; li++) {
             const int n = k_lengths[li];
             assert_true(ks->act_row_size(n) <= sizeof b->act);
@@ -120,14 +188,13 @@ static void test_kernels(void **state) {
                 fill(b->w, n, dist, seed);
                 fill(b->x, n, (dist + 3) % N_DISTS, seed ^ 0xabcdef);
                 g4_quantize_row(type, b->w, b->wq, n);
-                g4_dequantize_row(type, b->wq, b->wd, n);
                 ks->quantize_act(b->x, b->act, n);
                 const double extra = dequantize_act(ks, type, b, b->xa, n);
+                const double s_abs = sum_abs_products(type, b, b->xa, n);
 
-                double exact = 0, s_abs = 0, e_act = 0;
+                double exact = 0, e_act = 0;
                 for (int i = 0; i < n; i++) {
                     exact += (double)b->wd[i] * b->x[i];
-                    s_abs += fabs((double)b->wd[i] * b->xa[i]);
                     e_act += fabs((double)b->wd[i]) * fabs((double)b->xa[i] - b->x[i]);
                 }
                 const double s = ks->dot(b->wq, b->act, n);
@@ -137,143 +204,220 @@ static void test_kernels(void **state) {
                              n, k_dist_names[dist], s, exact, err, bound);
                 if (s_abs > 0) worst_rel = fmax(worst_rel, err / s_abs);
                 if (e_act + extra > 0) worst_vs_e = fmax(worst_vs_e, err / (e_act + extra));
-                if (kv) {
-                    const double v = kv->dot(b->wq, b->act, n);
-                    if (!(fabs(v - s) <= ORDER_TOL * s_abs))
-                        fail_msg("%s n=%d %s: avx2 %.9g scalar %.9g (S %.3g)", g4_type_info(type)->name, n,
-                                 k_dist_names[dist], v, s, s_abs);
-                    if (s_abs > 0) worst_order = fmax(worst_order, fabs(v - s) / s_abs);
+                check_simd(type, b, n, s_abs, k_dist_names[dist], worst);
+
+                if (ks->act_type != G4_TYPE_F32) { /* the same activations, weights of random bytes */
+                    fill_random_blocks(type, b->wq, n, seed ^ 0x5eed);
+                    check_simd(type, b, n, sum_abs_products(type, b, b->xa, n), "random bytes", worst);
                 }
             }
         }
-        printf("  %-5s %s%-14.3g  %-16.3g  %.3g\n", g4_type_info(type)->name, kv ? " " : "*", worst_order,
-               worst_rel, worst_vs_e);
+        printf("  %-5s                ", g4_type_info(type)->name);
+        for (size_t i = 1; i < N_IMPLS; i++)
+            k_impls[i].get(type) ? printf("%-9.3g ", worst[i]) : printf("%-9s ", "-");
+        printf(" %-16.3g  %.3g\n", worst_rel, worst_vs_e);
     }
-    printf("  (* no AVX2 kernel on this CPU/build: the scalar one is used)\n");
     free(b);
 }
 
-/* Unaligned rows: weight rows start wherever their blocks put them in a matrix. */
+/* Odd numbers of blocks, float rows of any length starting anywhere (rows
+ * start wherever their blocks put them in a matrix), and zero activations. */
 static void test_odd_lengths_and_zeros(void **state) {
     (void)state;
     bufs *b = calloc(1, sizeof *b);
     assert_non_null(b);
-    /* the float types take any n, tails included */
+    for (size_t t = 0; t < N_TYPES; t++) {
+        const enum g4_type type = k_types[t];
+        const g4k_dot_kernel *ks = g4k_dot_scalar(type);
+        const int bs = (int)g4_type_info(type)->block_size;
+        if (bs == 1) continue;
+        for (int blocks = 1; blocks <= 7; blocks += 2) {
+            const int n = bs * blocks;
+            fill(b->w, n, 1, (uint64_t)n);
+            fill(b->x, n, 0, (uint64_t)n + 7);
+            g4_quantize_row(type, b->w, b->wq, n);
+            ks->quantize_act(b->x, b->act, n);
+            dequantize_act(ks, type, b, b->xa, n);
+            double worst[N_IMPLS] = {0};
+            check_simd(type, b, n, sum_abs_products(type, b, b->xa, n), "odd block count", worst);
+        }
+    }
     const enum g4_type ftypes[] = {G4_TYPE_BF16, G4_TYPE_F16};
     for (int t = 0; t < 2; t++) {
-        const g4k_dot_kernel *ks = g4k_dot_scalar(ftypes[t]), *kf = g4k_dot_for(ftypes[t]);
-        for (int n = 1; n < 80; n++) {
+        const g4k_dot_kernel *ks = g4k_dot_scalar(ftypes[t]);
+        for (int n = 1; n < 150; n++) {
             fill(b->w, n, 0, (uint64_t)n);
             fill(b->x, n, 1, (uint64_t)n + 7);
             g4_quantize_row(ftypes[t], b->w, b->wq + 2, n); /* offset by one element */
-            kf->quantize_act(b->x, b->act, n);
-            double s_abs = 0;
+            ks->quantize_act(b->x, b->act, n);
             g4_dequantize_row(ftypes[t], b->wq + 2, b->wd, n);
+            double s_abs = 0;
             for (int i = 0; i < n; i++) s_abs += fabs((double)b->wd[i] * b->x[i]);
-            const double s = ks->dot(b->wq + 2, b->act, n), v = kf->dot(b->wq + 2, b->act, n);
-            assert_true(fabs(s - v) <= ORDER_TOL * s_abs);
+            const double s = ks->dot(b->wq + 2, b->act, n);
+            for (size_t i = 1; i < N_IMPLS; i++) {
+                const g4k_dot_kernel *k = k_impls[i].get(ftypes[t]);
+                if (k && !(fabs(k->dot(b->wq + 2, b->act, n) - s) <= ORDER_TOL * s_abs))
+                    fail_msg("%s %s n=%d", k_impls[i].name, g4_type_info(ftypes[t])->name, n);
+            }
         }
     }
-    /* all-zero activations give 0 for every type */
+    /* all-zero activations give 0 for every type and implementation */
     for (size_t t = 0; t < N_TYPES; t++) {
-        const g4k_dot_kernel *kf = g4k_dot_for(k_types[t]);
         fill(b->w, 512, 0, t);
         memset(b->x, 0, sizeof b->x);
         g4_quantize_row(k_types[t], b->w, b->wq, 512);
-        kf->quantize_act(b->x, b->act, 512);
-        assert_true(kf->dot(b->wq, b->act, 512) == 0.0f);
+        for (size_t i = 0; i < N_IMPLS; i++) {
+            const g4k_dot_kernel *k = k_impls[i].get(k_types[t]);
+            if (!k) continue;
+            k->quantize_act(b->x, b->act, 512);
+            assert_true(k->dot(b->wq, b->act, 512) == 0.0f);
+        }
     }
     assert_null(g4k_dot_for(G4_TYPE_F32));
     assert_null(g4k_dot_for(G4_TYPE_Q8_K));
     assert_null(g4k_dot_for((enum g4_type)99));
+    for (size_t i = 0; i < N_IMPLS; i++) assert_null(k_impls[i].get((enum g4_type)-1));
     free(b);
+}
+
+/* dot_rows gives exactly what dot gives, row by row, for any number of rows
+ * (whole groups and the rest) and rows spaced wider than their size. */
+static void test_dot_rows(void **state) {
+    (void)state;
+    enum { ROWS = 11, PAD = 6 };
+    bufs *b = calloc(1, sizeof *b);
+    uint8_t *mat = malloc((size_t)ROWS * (MAX_N * 4 + PAD));
+    float out[ROWS];
+    assert_true(b && mat);
+    for (size_t t = 0; t < N_TYPES; t++) {
+        const enum g4_type type = k_types[t];
+        const int bs = (int)g4_type_info(type)->block_size;
+        const int lengths[] = {bs == 1 ? 100 : 3 * bs, 2048};
+        for (int li = 0; li < 2; li++) {
+            const int n = lengths[li];
+            const size_t row_bytes = g4_row_size(type, n) + (bs == 1 ? 2 : 0) + PAD * (li == 1);
+            for (int r = 0; r < ROWS; r++) {
+                fill(b->w, n, r % N_DISTS, 77 * t + (uint64_t)r);
+                g4_quantize_row(type, b->w, mat + (size_t)r * row_bytes, n);
+            }
+            fill(b->x, n, 3, t);
+            for (size_t i = 0; i < N_IMPLS; i++) {
+                const g4k_dot_kernel *k = k_impls[i].get(type);
+                if (!k) continue;
+                k->quantize_act(b->x, b->act, n);
+                for (int rows = 0; rows <= ROWS; rows++) {
+                    memset(out, 0xff, sizeof out);
+                    k->dot_rows(mat, row_bytes, rows, b->act, n, out);
+                    for (int r = 0; r < rows; r++) {
+                        const float one = k->dot(mat + (size_t)r * row_bytes, b->act, n);
+                        if (memcmp(&one, &out[r], sizeof one) != 0)
+                            fail_msg("%s %s n=%d: dot_rows(%d rows)[%d] = %.9g, dot %.9g", k_impls[i].name,
+                                     g4_type_info(type)->name, n, rows, r, out[r], one);
+                    }
+                    for (int r = rows; r < ROWS; r++) assert_true(isnan(out[r])); /* untouched */
+                }
+            }
+        }
+    }
+    free(mat);
+    free(b);
+}
+
+/* ---- the peer: ggml's CPU kernels ---------------------------------------------------- */
+
+/* ggml's AVX2 build, and its widest AVX-512 build this CPU runs. */
+enum { PEER_AVX2, PEER_AVX512, N_PEERS };
+typedef struct {
+    peer_base base;
+    peer_cpu cpu[N_PEERS];
+} peers;
+
+static int peers_setup(void **state) {
+    static peers p;
+    memset(&p, 0, sizeof p);
+    *state = &p;
+    if (peer_base_open(&p.base) != 0) return 0;
+    peer_cpu_open(&p.cpu[PEER_AVX2], "haswell");
+    if (peer_cpu_open(&p.cpu[PEER_AVX512], "sapphirerapids") != 0) peer_cpu_open(&p.cpu[PEER_AVX512], "icelake");
+    return 0;
+}
+
+static int peers_teardown(void **state) {
+    peers *p = *state;
+    for (int i = 0; i < N_PEERS; i++) peer_cpu_close(&p->cpu[i]);
+    peer_base_close(&p->base);
+    return 0;
+}
+
+/* ggml's activation row for the weight type: our Q8_* bytes as they are, and
+ * for the float types x rounded to ggml's vec_dot_type (BF16, F16) with xa
+ * the values it holds, so that our kernel can be given the same activations. */
+static void ggml_act(const struct ggml_type_traits_cpu *g, const g4k_dot_kernel *k, const float *x, float *xa,
+                     void *gact, int n) {
+    if (k->act_type == G4_TYPE_F32) {
+        g4_quantize_row((enum g4_type)g->vec_dot_type, x, gact, n);
+        g4_dequantize_row((enum g4_type)g->vec_dot_type, gact, xa, n);
+    } else {
+        k->quantize_act(x, gact, n);
+        g4_dequantize_row(k->act_type, gact, xa, n);
+    }
 }
 
 /* ---- check 3: ggml ------------------------------------------------------------------- */
 
-typedef void (*ggml_vec_dot_t)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by,
-                               int nrc);
-typedef void (*ggml_from_float_t)(const float *x, void *y, int64_t k);
-struct ggml_type_traits_cpu { /* ggml-cpu.h */
-    ggml_from_float_t from_float;
-    ggml_vec_dot_t vec_dot;
-    int vec_dot_type;
-    int64_t nrows;
-};
-
 static void test_ggml_cross_check(void **state) {
-    (void)state;
-    const char *dir = getenv("G4_PEER_LIB_DIR");
-    if (!dir || !*dir) {
+    const peers *p = *state;
+    if (!p->cpu[PEER_AVX2].lib && !p->cpu[PEER_AVX512].lib) {
         printf("skipped: set G4_PEER_LIB_DIR to the directory of llama.cpp's libggml-cpu-*.so\n");
         skip();
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/libggml-base.so", dir);
-    void *base = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-    snprintf(path, sizeof path, "%s/libggml-cpu-haswell.so", dir);
-    void *cpu = base ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
-    const struct ggml_type_traits_cpu *(*traits)(int) = NULL;
-    void (*cpu_init)(void) = NULL;
-    if (cpu) {
-        *(void **)&traits = dlsym(cpu, "ggml_get_type_traits_cpu");
-        *(void **)&cpu_init = dlsym(cpu, "ggml_cpu_init");
-    }
-    if (!traits || !cpu_init) {
-        printf("skipped: cannot use %s: %s\n", path, dlerror());
-        if (cpu) dlclose(cpu);
-        if (base) dlclose(base);
-        skip();
-    }
-    cpu_init();
     bufs *b = malloc(sizeof *b);
     uint8_t *gact = malloc(MAX_N * 4);
     assert_true(b && gact);
-    printf("  type  |ggml-ours|/S (max)\n");
+    printf("  |ggml-ours|/S (max over lengths and distributions) for each of ggml's builds x ours\n  type ");
+    for (int c = 0; c < N_PEERS; c++)
+        for (size_t i = 0; i < N_IMPLS && p->cpu[c].lib; i++) printf(" %8.8s/%-6s", p->cpu[c].variant, k_impls[i].name);
+    printf("\n");
     for (size_t t = 0; t < N_TYPES; t++) {
         enum g4_type type = k_types[t];
-        const g4k_dot_kernel *k = g4k_dot_for(type);
-        const struct ggml_type_traits_cpu *g = traits(type);
-        assert_non_null(g);
-        assert_non_null(g->vec_dot);
-        /* ggml pairs the float types with activations of their own type; we use f32 */
-        const int float_type = k->act_type == G4_TYPE_F32;
-        if (!float_type) assert_int_equal(g->vec_dot_type, k->act_type);
-        double worst = 0;
-        for (size_t li = 0; li < N_LENGTHS; li++) {
-            const int n = k_lengths[li];
-            for (int dist = 0; dist < N_DISTS; dist++) {
-                uint64_t seed = 5000 + 100 * t + 10 * li + (uint64_t)dist;
-                fill(b->w, n, dist, seed);
-                fill(b->x, n, (dist + 1) % N_DISTS, seed ^ 0x1234);
-                g4_quantize_row(type, b->w, b->wq, n);
-                g4_dequantize_row(type, b->wq, b->wd, n);
-                if (float_type) { /* round x to ggml's activation type; ours sees the same values */
-                    g4_quantize_row((enum g4_type)g->vec_dot_type, b->x, gact, n);
-                    g4_dequantize_row((enum g4_type)g->vec_dot_type, gact, b->xa, n);
-                    k->quantize_act(b->xa, b->act, n);
-                } else {
-                    k->quantize_act(b->x, b->act, n);
-                    memcpy(gact, b->act, k->act_row_size(n));
-                    g4_dequantize_row(k->act_type, b->act, b->xa, n);
+        printf("  %-5s", g4_type_info(type)->name);
+        for (int c = 0; c < N_PEERS; c++) {
+            if (!p->cpu[c].lib) continue;
+            const struct ggml_type_traits_cpu *g = p->cpu[c].type_traits(type);
+            assert_non_null(g);
+            assert_non_null(g->vec_dot);
+            /* ggml pairs the float types with activations of their own type; we use f32 */
+            const g4k_dot_kernel *ks = g4k_dot_scalar(type);
+            if (ks->act_type != G4_TYPE_F32) assert_int_equal(g->vec_dot_type, ks->act_type);
+            for (size_t i = 0; i < N_IMPLS; i++) {
+                const g4k_dot_kernel *k = k_impls[i].get(type);
+                double worst = 0;
+                for (size_t li = 0; li < N_LENGTHS && k; li++) {
+                    const int n = k_lengths[li];
+                    for (int dist = 0; dist < N_DISTS; dist++) {
+                        uint64_t seed = 5000 + 100 * t + 10 * li + (uint64_t)dist;
+                        fill(b->w, n, dist, seed);
+                        fill(b->x, n, (dist + 1) % N_DISTS, seed ^ 0x1234);
+                        g4_quantize_row(type, b->w, b->wq, n);
+                        ggml_act(g, k, b->x, b->xa, gact, n);
+                        k->quantize_act(k->act_type == G4_TYPE_F32 ? b->xa : b->x, b->act, n);
+                        const double s_abs = sum_abs_products(type, b, b->xa, n);
+                        float theirs = 0;
+                        g->vec_dot(n, &theirs, 0, b->wq, 0, gact, 0, 1);
+                        const double ours = k->dot(b->wq, b->act, n);
+                        if (!(fabs(ours - theirs) <= ORDER_TOL * s_abs))
+                            fail_msg("%s n=%d %s: ggml %s %.9g ours %s %.9g (S %.3g)", g4_type_info(type)->name, n,
+                                     k_dist_names[dist], p->cpu[c].variant, theirs, k_impls[i].name, ours, s_abs);
+                        if (s_abs > 0) worst = fmax(worst, fabs(ours - theirs) / s_abs);
+                    }
                 }
-                double s_abs = 0;
-                for (int i = 0; i < n; i++) s_abs += fabs((double)b->wd[i] * b->xa[i]);
-                float theirs = 0;
-                g->vec_dot(n, &theirs, 0, b->wq, 0, gact, 0, 1);
-                const double ours = k->dot(b->wq, b->act, n);
-                if (!(fabs(ours - theirs) <= ORDER_TOL * s_abs))
-                    fail_msg("%s n=%d %s: ggml %.9g ours %.9g (S %.3g)", g4_type_info(type)->name, n,
-                             k_dist_names[dist], theirs, ours, s_abs);
-                if (s_abs > 0) worst = fmax(worst, fabs(ours - theirs) / s_abs);
+                k ? printf(" %-15.3g", worst) : printf(" %-15s", "-");
             }
         }
-        printf("  %-5s %.3g\n", g4_type_info(type)->name, worst);
+        printf("\n");
     }
     free(gact);
     free(b);
-    dlclose(cpu);
-    dlclose(base);
 }
 
 /* ---- benchmark ----------------------------------------------------------------------- */
@@ -285,56 +429,106 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Best of 3 passes over all rows; returns GB/s of weights, and the checksum in *sum. */
-static double bench_gbs(const g4k_dot_kernel *k, const uint8_t *w, size_t row_bytes, int rows, const void *act,
-                        int n, volatile float *sum) {
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        const double t0 = now_s();
-        float s = 0;
-        for (int r = 0; r < rows; r++) s += k->dot(w + (size_t)r * row_bytes, act, n);
-        const double dt = now_s() - t0;
-        *sum = s;
-        if (dt < best) best = dt;
+/* One contender in a benchmark: one of our kernels, row by row or with
+ * dot_rows, or one of ggml's vec_dot, with its activation row. */
+typedef struct {
+    const g4k_dot_kernel *ours;
+    int use_dot_rows;
+    ggml_vec_dot_t ggml;
+    uint8_t *act;
+    double best; /* seconds per pass over the matrix */
+} contender;
+
+static double time_pass(const contender *c, const uint8_t *w, size_t row_bytes, int rows, int n, float *y) {
+    const double t0 = now_s();
+    if (c->ggml) {
+        for (int r = 0; r < rows; r++) c->ggml(n, &y[r], 0, w + (size_t)r * row_bytes, 0, c->act, 0, 1);
+    } else if (c->use_dot_rows) {
+        c->ours->dot_rows(w, row_bytes, rows, c->act, n, y);
+    } else {
+        for (int r = 0; r < rows; r++) y[r] = c->ours->dot(w + (size_t)r * row_bytes, c->act, n);
     }
-    return (double)row_bytes * rows / best * 1e-9;
+    return now_s() - t0;
+}
+
+/* One table: every type, every implementation of ours and each ggml build,
+ * the best of `reps` passes taken in turns (so that none gains from the caches
+ * warmed by another; the scalar kernels, slow, get one pass). */
+static void bench_shape(const peers *p, int n, int rows, int reps) {
+    enum { DISTINCT = 32, MAX_CONTENDERS = N_IMPLS + 1 + N_PEERS };
+    float *x = malloc(sizeof(float) * (size_t)n), *xa = malloc(sizeof(float) * (size_t)n);
+    float *src = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)rows);
+    uint8_t *acts = malloc((size_t)MAX_CONTENDERS * (size_t)n * 4);
+    assert_true(x && xa && src && y && acts);
+    fill(x, n, 0, 42);
+    printf("  %d rows x %d, one thread, GB/s of weights streamed (dot row by row; rows: dot_rows)\n"
+           "  type    MB     ", rows, n);
+    for (size_t i = 0; i < N_IMPLS; i++) printf("%-8s", k_impls[i].name);
+    printf("%-8s", "rows");
+    for (int c = 0; c < N_PEERS; c++)
+        if (p->cpu[c].lib) printf("ggml-%-10.10s", p->cpu[c].variant);
+    printf("\n");
+    for (size_t t = 0; t < N_TYPES; t++) {
+        enum g4_type type = k_types[t];
+        const size_t row_bytes = g4_row_size(type, n);
+        uint8_t *w = malloc(row_bytes * (size_t)rows);
+        assert_non_null(w);
+        for (int r = 0; r < DISTINCT; r++) { /* quantize a few rows, repeat them */
+            fill(src, n, r % N_DISTS, 100 + (uint64_t)r);
+            g4_quantize_row(type, src, w + (size_t)r * row_bytes, n);
+        }
+        for (int r = DISTINCT; r < rows; r++)
+            memcpy(w + (size_t)r * row_bytes, w + (size_t)(r % DISTINCT) * row_bytes, row_bytes);
+
+        /* ours (NULL: no kernel), the fastest one's dot_rows, then ggml's */
+        contender cs[MAX_CONTENDERS];
+        int nc = 0;
+        for (size_t i = 0; i < N_IMPLS; i++) cs[nc++] = (contender){k_impls[i].get(type), 0, NULL, NULL, 1e30};
+        cs[nc++] = (contender){g4k_dot_for(type), 1, NULL, NULL, 1e30};
+        for (int c = 0; c < N_PEERS; c++)
+            if (p->cpu[c].lib) cs[nc++] = (contender){NULL, 0, p->cpu[c].type_traits(type)->vec_dot, NULL, 1e30};
+        for (int i = 0; i < nc; i++) {
+            cs[i].act = acts + (size_t)i * (size_t)n * 4;
+            if (cs[i].ours) cs[i].ours->quantize_act(x, cs[i].act, n);
+            for (int c = 0; c < N_PEERS && cs[i].ggml; c++)
+                if (p->cpu[c].lib && p->cpu[c].type_traits(type)->vec_dot == cs[i].ggml)
+                    ggml_act(p->cpu[c].type_traits(type), g4k_dot_scalar(type), x, xa, cs[i].act, n);
+        }
+        for (int rep = 0; rep < reps; rep++)
+            for (int i = 0; i < nc; i++) {
+                if (!cs[i].ours && !cs[i].ggml) continue;
+                if (i == 0 && rep > 0) continue; /* scalar: one pass */
+                const double dt = time_pass(&cs[i], w, row_bytes, rows, n, y);
+                if (dt < cs[i].best) cs[i].best = dt;
+            }
+        printf("  %-5s %7.1f  ", g4_type_info(type)->name, row_bytes * (double)rows / 1e6);
+        for (int i = 0; i < nc; i++) {
+            const int width = i <= (int)N_IMPLS ? 8 : 15;
+            if (cs[i].ours || cs[i].ggml)
+                printf("%-*.2f", width, (double)row_bytes * rows / cs[i].best * 1e-9);
+            else
+                printf("%-*s", width, "-");
+        }
+        printf("\n");
+        free(w);
+    }
+    free(acts);
+    free(y);
+    free(src);
+    free(xa);
+    free(x);
 }
 #endif
 
 static void test_benchmark(void **state) {
-    (void)state;
 #ifndef NDEBUG
+    (void)state;
     printf("skipped: benchmark only in Release builds\n");
     skip();
 #else
-    enum { N = 4096, ROWS = 4096, DISTINCT = 32 };
-    float *x = malloc(sizeof(float) * N), *src = malloc(sizeof(float) * N);
-    uint8_t *act = malloc(N * 4);
-    assert_true(x && src && act);
-    fill(x, N, 0, 42);
-    printf("  4096x4096 matrix x vector, one thread, GB/s of weights streamed\n  type   MB     scalar   avx2   speed-up\n");
-    for (size_t t = 0; t < N_TYPES; t++) {
-        enum g4_type type = k_types[t];
-        const size_t row_bytes = g4_row_size(type, N);
-        uint8_t *w = malloc(row_bytes * ROWS);
-        assert_non_null(w);
-        for (int r = 0; r < DISTINCT; r++) { /* quantize a few rows, repeat them */
-            fill(src, N, r % N_DISTS, 100 + (uint64_t)r);
-            g4_quantize_row(type, src, w + (size_t)r * row_bytes, N);
-        }
-        for (int r = DISTINCT; r < ROWS; r++) memcpy(w + (size_t)r * row_bytes, w + (size_t)(r % DISTINCT) * row_bytes, row_bytes);
-        const g4k_dot_kernel *ks = g4k_dot_scalar(type), *kv = g4k_dot_avx2(type);
-        ks->quantize_act(x, act, N);
-        volatile float sum;
-        const double gs = bench_gbs(ks, w, row_bytes, ROWS, act, N, &sum);
-        const double gv = kv ? bench_gbs(kv, w, row_bytes, ROWS, act, N, &sum) : 0;
-        printf("  %-5s %6.1f  %6.2f  %6.2f  %5.1fx\n", g4_type_info(type)->name, row_bytes * ROWS / 1e6, gs, gv,
-               gv / gs);
-        free(w);
-    }
-    free(act);
-    free(src);
-    free(x);
+    const peers *p = *state;
+    bench_shape(p, 4096, 4096, 10);
+    bench_shape(p, 1536, 262144, 3);
 #endif
 }
 
@@ -342,8 +536,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_odd_lengths_and_zeros),
+        cmocka_unit_test(test_dot_rows),
         cmocka_unit_test(test_ggml_cross_check),
         cmocka_unit_test(test_benchmark),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, peers_setup, peers_teardown);
 }

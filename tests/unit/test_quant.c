@@ -6,9 +6,9 @@
 #include "testutil.h"
 
 #include "model/quant.h"
+#include "peerggml.h"
 
 #include <ctype.h>
-#include <dlfcn.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -581,48 +581,15 @@ static void test_nonfinite_input(void **state) {
 
 /* ---- cross-check with ggml ------------------------------------------------------------- */
 
-/* The prefix of ggml.h's struct ggml_type_traits (copied from the header). */
-typedef void (*ggml_to_float_t)(const void *x, float *y, int64_t k);
-typedef void (*ggml_from_float_t)(const float *x, void *y, int64_t k);
-struct ggml_type_traits {
-    const char *type_name;
-    int64_t blck_size;
-    int64_t blck_size_interleave;
-    size_t type_size;
-    bool is_quantized;
-    ggml_to_float_t to_float;
-    ggml_from_float_t from_float_ref;
-};
-
-typedef struct {
-    void *lib;
-    const struct ggml_type_traits *(*get_type_traits)(int type);
-    ggml_from_float_t quantize_q8_K; /* Q8_K is not in the traits: its row functions */
-    ggml_to_float_t dequantize_q8_K;
-} peer;
-
 static int peer_setup(void **state) {
-    static peer p;
-    memset(&p, 0, sizeof p);
+    static peer_base p;
+    peer_base_open(&p); /* leaves p zeroed when there is no peer: the test skips */
     *state = &p;
-    const char *dir = getenv("G4_PEER_LIB_DIR");
-    if (!dir || !*dir) return 0;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/libggml-base.so", dir);
-    p.lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!p.lib) {
-        printf("cannot load %s: %s\n", path, dlerror());
-        return 0;
-    }
-    *(void **)&p.get_type_traits = dlsym(p.lib, "ggml_get_type_traits");
-    *(void **)&p.quantize_q8_K = dlsym(p.lib, "quantize_row_q8_K_ref");
-    *(void **)&p.dequantize_q8_K = dlsym(p.lib, "dequantize_row_q8_K");
     return 0;
 }
 
 static int peer_teardown(void **state) {
-    peer *p = *state;
-    if (p->lib) dlclose(p->lib);
+    peer_base_close(*state);
     return 0;
 }
 
@@ -658,8 +625,8 @@ static long float_bit_diffs(const float *a, const float *b, size_t n) {
 }
 
 static void test_ggml_cross_check(void **state) {
-    peer *p = *state;
-    if (!p->lib || !p->get_type_traits) {
+    const peer_base *p = *state;
+    if (!p->lib) {
         printf("skipped: set G4_PEER_LIB_DIR to the directory of llama.cpp's libggml-base.so "
                "(sh ../shared/peer/setup.sh /tmp/g4peer installs one)\n");
         skip();
@@ -675,7 +642,7 @@ static void test_ggml_cross_check(void **state) {
     for (size_t i = 0; i < N_TYPES; i++) {
         enum g4_type type = k_expected[i].type;
         const g4_type_traits *t = g4_type_info(type);
-        const struct ggml_type_traits *g = p->get_type_traits(type);
+        const struct ggml_type_traits *g = p->type_traits(type);
         assert_non_null(g);
         if (strcasecmp(g->type_name, t->name) != 0) fail_msg("type %d: ggml calls it %s, we %s", type, g->type_name, t->name);
         assert_int_equal(g->blck_size, t->block_size);
@@ -731,7 +698,7 @@ static void test_ggml_cross_check(void **state) {
     }
 
     /* f16 and bf16 conversions on all f16 patterns and a spread of f32 patterns */
-    const struct ggml_type_traits *f16 = p->get_type_traits(G4_TYPE_F16), *bf16 = p->get_type_traits(G4_TYPE_BF16);
+    const struct ggml_type_traits *f16 = p->type_traits(G4_TYPE_F16), *bf16 = p->type_traits(G4_TYPE_BF16);
     uint16_t *h = malloc(65536 * 2), *ha = malloc(65536 * 2), *hb = malloc(65536 * 2);
     float *fa = malloc(65536 * 4), *fb = malloc(65536 * 4);
     assert_true(h && ha && hb && fa && fb);
