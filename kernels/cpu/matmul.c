@@ -20,8 +20,8 @@
 /* Batches of this many tokens or more go to the AMX tiles (gemm.h) where the CPU
  * has them: unpacking the weights to bf16 costs about as much as 2 to 5 tokens'
  * dot products. BF16 weights are exact there, and their activations go split
- * (hi + lo), so that BF16 models keep f32 accuracy as in their dot products; F16
- * weights stay on the dot products, as bf16 would round them. */
+ * (hi + lo), so that BF16 models keep f32 accuracy as in their dot products; F32
+ * and F16 weights stay on the exact paths, as bf16 would round them. */
 #define AMX_MIN_TOKENS 8
 /* The pool scratch slot of the converted activations. */
 #define ACT_SLOT 0
@@ -108,7 +108,7 @@ void g4k_matmul(g4k_pool *pool, const g4k_matrix *w, const float *x, int n_tok, 
         return;
     }
 #endif
-    if (n_tok >= AMX_MIN_TOKENS && w->type != G4_TYPE_F16 &&
+    if (n_tok >= AMX_MIN_TOKENS && w->type != G4_TYPE_F32 && w->type != G4_TYPE_F16 &&
         g4k_gemm_amx(pool, w, x, n_tok, y, w->type == G4_TYPE_BF16))
         return;
     matmul_job job = {.w = w, .x = x, .n_tok = n_tok, .y = y, .rows = rows_per_task(w, n_tok, g4k_pool_size(pool))};
