@@ -51,33 +51,17 @@ static const int k_lengths[] = {256, 768, 2048, 4096, 8192};
 
 /* ---- data ------------------------------------------------------------------------ */
 
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { /* in (0, 1) */
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static float rng_gauss(uint64_t *s) {
-    double u1 = rng_uniform(s), u2 = rng_uniform(s);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 static const char *const k_dist_names[N_DISTS] = {"gauss", "uniform", "heavy-tail", "outliers", "offset"};
 
 static void fill(float *x, int n, int dist, uint64_t seed) {
     uint64_t rng = seed;
     for (int i = 0; i < n; i++) {
-        float g = rng_gauss(&rng);
+        float g = tu_rng_gauss(&rng);
         switch (dist) {
         case 0: x[i] = g * 0.02f; break;
-        case 1: x[i] = (float)(2 * rng_uniform(&rng) - 1); break;
+        case 1: x[i] = (float)(2 * tu_rng_uniform(&rng) - 1); break;
         case 2: x[i] = g * g * g; break;
-        case 3: x[i] = rng_uniform(&rng) < 0.01 ? g * 50 : g; break; /* activation-like outliers */
+        case 3: x[i] = tu_rng_uniform(&rng) < 0.01 ? g * 50 : g; break; /* activation-like outliers */
         default: x[i] = 0.5f + 0.1f * g; break;                      /* all one sign */
         }
     }
@@ -90,7 +74,7 @@ static void fill_random_blocks(enum g4_type type, uint8_t *row, int n, uint64_t 
     const g4_type_traits *t = g4_type_info(type);
     const size_t bytes = g4_row_size(type, n);
     uint64_t rng = seed;
-    for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)rng_next(&rng);
+    for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)tu_rng_next(&rng);
     /* offsets of the f16 fields in a block (d first in the 32-element types,
      * then m in those with a minimum) */
     int f16_at[2] = {0, -1};
@@ -105,7 +89,7 @@ static void fill_random_blocks(enum g4_type type, uint8_t *row, int n, uint64_t 
     }
     for (size_t b = 0; b < bytes / (size_t)t->type_size; b++)
         for (int f = 0; f < 2 && f16_at[f] >= 0; f++) {
-            const uint16_t h = (uint16_t)(0x1c00 + rng_next(&rng) % 0x1000) | (rng_next(&rng) & 1 ? 0x8000 : 0);
+            const uint16_t h = (uint16_t)(0x1c00 + tu_rng_next(&rng) % 0x1000) | (tu_rng_next(&rng) & 1 ? 0x8000 : 0);
             memcpy(row + b * (size_t)t->type_size + f16_at[f], &h, 2);
         }
 }

@@ -39,32 +39,16 @@ static const enum g4_type k_types[] = {
 
 /* ---- data ---------------------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { /* in (0, 1) */
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static float rng_gauss(uint64_t *s) {
-    double u1 = rng_uniform(s), u2 = rng_uniform(s);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 /* n values of a few shapes by seed: small gaussian, heavy-tailed, outliers, one sign. */
 static void fill(float *x, int64_t n, uint64_t seed) {
     uint64_t rng = seed;
     const int dist = (int)(seed % 4);
     for (int64_t i = 0; i < n; i++) {
-        float g = rng_gauss(&rng);
+        float g = tu_rng_gauss(&rng);
         switch (dist) {
         case 0: x[i] = g * 0.02f; break;
         case 1: x[i] = g * g * g; break;
-        case 2: x[i] = rng_uniform(&rng) < 0.01 ? g * 50 : g; break;
+        case 2: x[i] = tu_rng_uniform(&rng) < 0.01 ? g * 50 : g; break;
         default: x[i] = 0.5f + 0.1f * g; break;
         }
     }

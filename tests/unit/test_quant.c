@@ -32,22 +32,6 @@ static const struct {
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s) { /* in (0, 1) */
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static float rng_gauss(uint64_t *s) {
-    double u1 = rng_uniform(s), u2 = rng_uniform(s);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 static uint32_t bits_of(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -260,7 +244,7 @@ static void test_blocks_legacy(void **state) {
     for (int iter = 0; iter < 200; iter++) {
         uint8_t blk[80];
         int q[32];
-        for (int e = 0; e < 32; e++) q[e] = (int)(rng_next(&rng) & 31);
+        for (int e = 0; e < 32; e++) q[e] = (int)(tu_rng_next(&rng) & 31);
 
         /* Q4_0: d; (q - 8) * d */
         memset(blk, 0, sizeof blk);
@@ -306,7 +290,7 @@ static void test_blocks_legacy(void **state) {
         memset(blk, 0, sizeof blk);
         put_u16(blk, 0x2c00); /* 1/16 */
         for (int e = 0; e < 32; e++) {
-            int8_t v = (int8_t)rng_next(&rng);
+            int8_t v = (int8_t)tu_rng_next(&rng);
             blk[2 + e] = (uint8_t)v;
             blk[36 + 4 + e] = (uint8_t)v;
             want[e] = v / 16.0;
@@ -359,10 +343,10 @@ static void test_blocks_k(void **state) {
     uint8_t blk[512];
     int q[KB], sc[16], mn[16];
     for (int iter = 0; iter < 50; iter++) {
-        for (int e = 0; e < KB; e++) q[e] = (int)(rng_next(&rng) & 63);
+        for (int e = 0; e < KB; e++) q[e] = (int)(tu_rng_next(&rng) & 63);
         for (int j = 0; j < 16; j++) {
-            sc[j] = (int)(rng_next(&rng) & 63);
-            mn[j] = (int)(rng_next(&rng) & 63);
+            sc[j] = (int)(tu_rng_next(&rng) & 63);
+            mn[j] = (int)(tu_rng_next(&rng) & 63);
         }
 
         /* Q2_K: scales[16] (low nibble scale, high nibble min), qs[64], d, dmin;
@@ -453,11 +437,11 @@ static const char *const k_dist_names[N_DISTS] = {"gauss", "uniform", "outliers"
 static void fill(float *x, int n, int dist, uint64_t seed) {
     uint64_t rng = seed;
     for (int i = 0; i < n; i++) {
-        float g = rng_gauss(&rng);
+        float g = tu_rng_gauss(&rng);
         switch (dist) {
         case D_GAUSS: x[i] = g; break;
-        case D_UNIFORM: x[i] = (float)(2 * rng_uniform(&rng) - 1); break;
-        case D_OUTLIERS: x[i] = rng_uniform(&rng) < 0.005 ? 20 * g : g; break;
+        case D_UNIFORM: x[i] = (float)(2 * tu_rng_uniform(&rng) - 1); break;
+        case D_OUTLIERS: x[i] = tu_rng_uniform(&rng) < 0.005 ? 20 * g : g; break;
         case D_OFFSET: x[i] = fabsf(g) + 1; break;
         case D_SMALL: x[i] = g * 1e-3f; break;
         case D_LARGE: x[i] = g * 1e3f; break;
@@ -600,17 +584,17 @@ static void fill_edge_cases(float *x, int n, uint64_t seed) {
     uint64_t rng = seed;
     for (int b = 0; b < n; b += 32) {
         float *v = x + b;
-        float scale = (float)pow(10.0, -8 + 12 * rng_uniform(&rng));
-        int kind = (int)(rng_next(&rng) % 7);
+        float scale = (float)pow(10.0, -8 + 12 * tu_rng_uniform(&rng));
+        int kind = (int)(tu_rng_next(&rng) % 7);
         for (int i = 0; i < 32; i++) {
-            float g = rng_gauss(&rng) * scale;
+            float g = tu_rng_gauss(&rng) * scale;
             switch (kind) {
             case 0: v[i] = g; break;
             case 1: v[i] = scale; break;                                  /* constant */
             case 2: v[i] = -fabsf(g); break;                              /* all negative */
-            case 3: v[i] = rng_uniform(&rng) < 0.1 ? g : 0; break;        /* sparse */
+            case 3: v[i] = tu_rng_uniform(&rng) < 0.1 ? g : 0; break;        /* sparse */
             case 4: v[i] = i == 5 ? g : 0; break;                         /* one value */
-            case 5: v[i] = (float)((int)(rng_next(&rng) % 17) - 8) * 0.25f * scale; break; /* grid */
+            case 5: v[i] = (float)((int)(tu_rng_next(&rng) % 17) - 8) * 0.25f * scale; break; /* grid */
             default: v[i] = fabsf(g) + 10 * scale; break;                 /* large offset */
             }
         }
@@ -664,7 +648,7 @@ static void test_ggml_cross_check(void **state) {
         long fd3 = -1;
         if (to_float) {
             uint64_t rng = 5 + (uint64_t)type;
-            for (size_t b = 0; b < bytes; b++) qa[b] = (uint8_t)rng_next(&rng);
+            for (size_t b = 0; b < bytes; b++) qa[b] = (uint8_t)tu_rng_next(&rng);
             to_float(qa, theirs, (int64_t)n);
             g4_dequantize_row(type, qa, ours, (int64_t)n);
             fd3 = float_bit_diffs(ours, theirs, n);

@@ -1,6 +1,7 @@
 /* testutil.c: fixture paths, scratch files and process helpers for the tests. */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,3 +73,19 @@ int tu_system(const char *fmt, ...) {
 
 const char *tu_gen(void) { return getenv("G4_GEN") ? getenv("G4_GEN") : "./g4gen"; }
 const char *tu_bin(void) { return getenv("G4_BIN") ? getenv("G4_BIN") : "./gemma4"; }
+
+uint64_t tu_rng_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double tu_rng_uniform(uint64_t *state) {
+    return ((double)(tu_rng_next(state) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+float tu_rng_gauss(uint64_t *state) {
+    double u1 = tu_rng_uniform(state), u2 = tu_rng_uniform(state);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}

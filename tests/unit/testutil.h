@@ -1,5 +1,5 @@
 /* testutil.h: helpers shared by the cmocka tests (paths to fixtures and scratch
- * space, whole-file reads, running the generator). */
+ * space, whole-file reads, running the generator, seeded random numbers). */
 #ifndef G4_TESTUTIL_H
 #define G4_TESTUTIL_H
 
@@ -28,5 +28,11 @@ int tu_system(const char *fmt, ...);
 /* Path of the g4gen generator (G4_GEN) and of the gemma4 binary (G4_BIN). */
 const char *tu_gen(void);
 const char *tu_bin(void);
+
+/* Seeded random numbers (splitmix64): the next 64 bits, a double in (0, 1), and a
+ * standard normal float (Box-Muller). */
+uint64_t tu_rng_next(uint64_t *state);
+double tu_rng_uniform(uint64_t *state);
+float tu_rng_gauss(uint64_t *state);
 
 #endif
