@@ -22,6 +22,18 @@ typedef struct {
 /* Longest matrix row (n_in) the kernels accept; the loader rejects longer ones. */
 #define G4K_MAX_ROW 65536
 
+/* Layouts faster for the matmul than the file's, which the loader may copy a
+ * weight matrix into once (kernels/cpu/repack.c). Today: Q8_0 matrices of a
+ * multiple of 16 rows become Q8_0_R16 (16 rows interleaved) where the CPU has
+ * its AVX-512 kernel. g4k_repacked_size gives the bytes of the copy (the same
+ * as the original's), 0 when w has no faster layout here. */
+size_t g4k_repacked_size(const g4k_matrix *w);
+
+/* Writes the copy of w into dst (g4k_repacked_size bytes, 64-byte aligned) and
+ * returns the matrix that reads it: the same products, to the 1e-5 bound of
+ * the dot kernels. */
+g4k_matrix g4k_repack(const g4k_matrix *w, void *dst);
+
 /* A pool of CPU threads, started once (per context) and kept for its lifetime.
  * An op given a pool runs on all its threads, the calling thread included; the
  * results do not depend on the number of threads, to the bit. A NULL pool or one

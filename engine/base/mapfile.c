@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,4 +43,23 @@ void g4_unmap_file(g4_mapped_file *m) {
     if (m->data) munmap((void *)m->data, m->size);
     m->data = NULL;
     m->size = 0;
+}
+
+/* [p, p + n) widened to whole pages. */
+static void whole_pages(const void *p, size_t n, uintptr_t *start, uintptr_t *end) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    *start = (uintptr_t)p / page * page;
+    *end = ((uintptr_t)p + n + page - 1) / page * page;
+}
+
+void g4_map_prefetch(const void *p, size_t n) {
+    uintptr_t start, end;
+    whole_pages(p, n, &start, &end);
+    madvise((void *)start, end - start, MADV_POPULATE_READ);
+}
+
+void g4_map_release(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t start = ((uintptr_t)p + page - 1) / page * page, end = ((uintptr_t)p + n) / page * page;
+    if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
 }

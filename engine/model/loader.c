@@ -131,7 +131,7 @@ g4_model *g4_model_load(const char *path) {
     }
     m->sampling = g4_sampler_default_params();
     int rc = S_ISDIR(st.st_mode) ? load_hf(m, path) : load_gguf(m, path);
-    if (rc == 0 && g4_weights_bind(m)) rc = g4_error_prefix("%s", path);
+    if (rc == 0 && (g4_weights_bind(m) || g4_weights_repack(m))) rc = g4_error_prefix("%s", path);
     if (rc) {
         g4_model_free(m);
         return NULL;

@@ -110,6 +110,9 @@ void g4_config_free(g4_config *cfg);
 /* weights.c: binds and checks every tensor the decoder needs. */
 int g4_weights_bind(g4_model *m);
 
+/* weights_repack.c: copies the matmul's matrices into the kernels' faster layouts. */
+int g4_weights_repack(g4_model *m);
+
 /* Registers a malloc'd block to free with the model; returns it, or NULL (error set). */
 void *g4_model_own(g4_model *m, void *p);
 

@@ -25,6 +25,10 @@ enum g4_type {
     G4_TYPE_Q8_K = 15,
     G4_TYPE_BF16 = 30,
     G4_TYPE_COUNT = 40, /* upper bound of ggml type ids we know of */
+    /* Engine-internal layouts, never in a file (past every ggml id, so the GGUF
+     * loader and g4_type_info do not know them): Q8_0 rows repacked at load for the
+     * matmul kernels, 16 rows interleaved (kernels/cpu/dot.h, g4k_block_q8_0x16). */
+    G4_TYPE_Q8_0_R16 = 64,
     G4_TYPE_UNKNOWN = -1,
 };
 

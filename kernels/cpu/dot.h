@@ -19,7 +19,14 @@
  *   or, faster, for rows o0..o1 at once: k->dot_rows(row(o0), row_bytes, o1 - o0, xq, n, y + o0);
  *
  * n must be a whole number of the weight type's blocks (any n for BF16/F16).
- * Rows need no alignment beyond that of their blocks. */
+ * Rows need no alignment beyond that of their blocks.
+ *
+ * Q8_0_R16 weights (Q8_0 repacked at load, 16 rows interleaved; see
+ * g4k_block_q8_0x16) take Q8_0 activations; their dot_rows takes whole groups
+ * (w_rows at a group, n_rows a multiple of 16) and their dot one row as
+ * g4k_q8_0_r16_row addresses it. Every row's result is the same bits in every
+ * implementation and whatever the rows around it: per block the exact integer
+ * sum, then acc = fma(sum, d_w * d_a, acc) block after block. */
 #ifndef G4K_DOT_H
 #define G4K_DOT_H
 
@@ -131,6 +138,31 @@ typedef struct {
     int16_t bsums[G4_QK_K / 16];
 } g4k_block_q8_K;
 
+/* Q8_0_R16 (repack.c): the Q8_0 blocks of 16 consecutive rows (a group) at one
+ * block index, interleaved for vpdpbusd: d[r] is row r's scale, and the 4 bytes
+ * at qs[64 * g + 4 * r] are row r's quants 4g .. 4g+3, each + 128 (as unsigned
+ * bytes, q ^ 0x80). A matrix of n_out rows (a multiple of 16) and nb blocks per
+ * row holds group G's block b at (G * nb + b); its row_bytes is 34 * nb, so that
+ * a group starts at data + o * row_bytes for o = 16 G, and the matmul's row ranges,
+ * which start at multiples of 16 rows, start at a group. */
+typedef struct {
+    uint16_t d[16];
+    uint8_t qs[16 * 32];
+} g4k_block_q8_0x16;
+
+/* What the single-row `dot` of a Q8_0_R16 kernel takes as row o of such a
+ * matrix: its group's address plus o % 16 (groups are 32-byte aligned, so the
+ * low bits tell the row). dot_rows takes the group's address, as for any type. */
+static inline const void *g4k_q8_0_r16_row(const void *data, size_t row_bytes, int64_t o) {
+    return (const uint8_t *)data + (size_t)(o - o % 16) * row_bytes + o % 16;
+}
+
+/* The group address and the row within it of such a row handle. */
+static inline const g4k_block_q8_0x16 *g4k_q8_0_r16_group(const void *row, int *lane) {
+    *lane = (int)((uintptr_t)row & 31);
+    return (const g4k_block_q8_0x16 *)((const uint8_t *)row - *lane);
+}
+
 _Static_assert(sizeof(g4k_block_q4_0) == 18, "q4_0");
 _Static_assert(sizeof(g4k_block_q4_1) == 20, "q4_1");
 _Static_assert(sizeof(g4k_block_q5_0) == 22, "q5_0");
@@ -143,6 +175,7 @@ _Static_assert(sizeof(g4k_block_q4_K) == G4_Q4_K_SIZE, "q4_K");
 _Static_assert(sizeof(g4k_block_q5_K) == G4_Q5_K_SIZE, "q5_K");
 _Static_assert(sizeof(g4k_block_q6_K) == G4_Q6_K_SIZE, "q6_K");
 _Static_assert(sizeof(g4k_block_q8_K) == G4_Q8_K_SIZE, "q8_K");
+_Static_assert(sizeof(g4k_block_q8_0x16) == 16 * sizeof(g4k_block_q8_0), "q8_0x16");
 
 /* The activation-row helpers both implementations share (dot_scalar.c). */
 size_t g4k_act_size_q8_0(int64_t n);

@@ -14,10 +14,15 @@
  * dot_scalar.c, and only the float accumulation order differs from the scalar
  * kernels.
  *
+ * Q8_0 repacked at load into 16-row groups (Q8_0_R16, dot.h) takes a group at a
+ * time instead: one vpdpbusd per 4 elements of all 16 rows, a row per lane, so
+ * no horizontal sums and one scale multiply-add per block for the 16 rows.
+ *
  * Each kernel is one always-inline body over R rows (R = 1 or 4): every row's
  * arithmetic is the same whatever R, so dot_rows gives exactly what dot gives.
  * Each function carries __attribute__((target)) like dot_avx2.c;
  * g4k_dot_avx512 hands the kernels out only when the CPU and OS support them. */
+#include "backend.h"
 #include "cpu/dot.h"
 
 #include <string.h>
@@ -496,6 +501,69 @@ KERNELS(q6_K, q6_K_rows)
 KERNELS(bf16, BF16_ROWS)
 KERNELS(f16, F16_ROWS)
 
+/* ---- Q8_0 repacked, 16 rows interleaved (dot.h) --------------------------------------- */
+
+/* Per block of the activation row: its scale, and -128 * (the sum of its quants), which
+ * takes the weights' unsigned offset off the block's integer sums. */
+AVX512 static void q8_0_r16_act(const g4k_block_q8_0 *a, int64_t nb, float *scale, int32_t *start) {
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)a[b].qs);
+        const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+        start[b] = -128 * _mm_cvtsi128_si32(s);
+        scale[b] = f16s((const uint8_t *)&a[b].d);
+    }
+}
+
+/* The 16 rows of the group of blocks at w, one per lane: per block, the rows' exact
+ * integer sums (each 4-byte group of activation quants broadcast and multiplied with
+ * the 4 unsigned quants of every row in its lane by vpdpbusd, in two chains), then
+ * acc = fma(sum, d_w * d_a, acc) as dot.h orders it. */
+AVX512 static __m512 q8_0_r16_group(const g4k_block_q8_0x16 *w, const g4k_block_q8_0 *a, const float *scale,
+                                    const int32_t *start, int64_t nb) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *q = w[b].qs, *x = (const uint8_t *)a[b].qs;
+        for (int line = 0; line < (int)sizeof *w; line += 64)
+            _mm_prefetch((const char *)&w[b] + PREFETCH_AHEAD + line, _MM_HINT_T1);
+        __m512i s0 = _mm512_set1_epi32(start[b]), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int g = 0; g < 8; g += 2) {
+            s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(q + 64 * g), _mm512_set1_epi32((int)load_u32(x + 4 * g)));
+            s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(q + 64 * g + 64),
+                                     _mm512_set1_epi32((int)load_u32(x + 4 * g + 4)));
+        }
+        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w[b].d)),
+                                       _mm512_set1_ps(scale[b]));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), d, acc);
+    }
+    return acc;
+}
+
+/* Whole groups from w on; a last group of fewer than 16 rows stores only those. */
+AVX512 static void dot_rows_q8_0_r16(const void *w, size_t row_bytes, int n_rows, const void *act, int64_t n,
+                                     float *out) {
+    const int64_t nb = n / G4K_QK;
+    float scale[G4K_MAX_ROW / G4K_QK];
+    int32_t start[G4K_MAX_ROW / G4K_QK];
+    q8_0_r16_act(act, nb, scale, start);
+    for (int r = 0; r < n_rows; r += 16) {
+        const __m512 y = q8_0_r16_group((const g4k_block_q8_0x16 *)ROW(w, row_bytes, r), act, scale, start, nb);
+        _mm512_mask_storeu_ps(out + r, n_rows - r >= 16 ? 0xffff : (__mmask16)((1u << (n_rows - r)) - 1), y);
+    }
+}
+
+/* One row (g4k_q8_0_r16_row): its whole group, of which the row's lane is kept. */
+AVX512 static float dot_q8_0_r16(const void *w_row, const void *act, int64_t n) {
+    int lane;
+    const g4k_block_q8_0x16 *group = g4k_q8_0_r16_group(w_row, &lane);
+    float out[16];
+    dot_rows_q8_0_r16(group, 0, 16, act, n, out);
+    return out[lane];
+}
+
 /* ---- the table ---------------------------------------------------------------------- */
 
 #define Q8_0_ACT G4_TYPE_Q8_0, g4k_act_size_q8_0, g4k_quantize_act_q8_0
@@ -534,7 +602,10 @@ static int cpu_has_avx512(void) {
     return cached;
 }
 
+static const g4k_dot_kernel k_avx512_q8_0_r16 = {Q8_0_ACT, dot_q8_0_r16, dot_rows_q8_0_r16};
+
 const g4k_dot_kernel *g4k_dot_avx512(enum g4_type weight_type) {
+    if (weight_type == G4_TYPE_Q8_0_R16 && cpu_has_avx512()) return &k_avx512_q8_0_r16;
     if ((int)weight_type < 0 || (int)weight_type >= G4_TYPE_COUNT || !cpu_has_avx512()) return NULL;
     const g4k_dot_kernel *k = &k_avx512[weight_type];
     return k->dot ? k : NULL;

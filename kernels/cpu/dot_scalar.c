@@ -5,10 +5,12 @@
  * The quantized kernels follow ggml's generic ggml_vec_dot_*_q8_* code: every
  * block's (or sub-block's) sum of q_w*q_a is computed exactly in integers and
  * only then scaled and accumulated in float, block after block. The float
- * types multiply and sum in double. These are the fallback on CPUs without
+ * types multiply and sum in double; Q8_0_R16 (repacked Q8_0) accumulates with
+ * fmaf in the order dot.h fixes for it. These are the fallback on CPUs without
  * AVX2 and the oracle of tests/unit/test_dot.c. */
 #include "cpu/dot.h"
 
+#include <math.h>
 #include <string.h>
 
 /* ---- activation rows ------------------------------------------------------------ */
@@ -139,6 +141,32 @@ static float dot_q5_1(const void *vw, const void *va, int64_t n) {
         sum += (float)sumi * (f16(w[b].d) * f16(a[b].d)) + f16(w[b].m) * f16(a[b].s);
     }
     return sum;
+}
+
+/* ---- Q8_0 repacked, 16 rows interleaved (dot.h) ------------------------------------------- */
+
+/* Row `lane` of the group of blocks at w: the order of dot.h, which the SIMD kernel
+ * follows (fmaf, not sum + product, so that both give the same bits). */
+static float dot_q8_0_r16_lane(const g4k_block_q8_0x16 *w, int lane, const g4k_block_q8_0 *a, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / G4K_QK; b++) {
+        int sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += (w[b].qs[64 * (j / 4) + 4 * lane + j % 4] - 128) * a[b].qs[j];
+        sum = fmaf((float)sumi, f16(w[b].d[lane]) * f16(a[b].d), sum);
+    }
+    return sum;
+}
+
+static float dot_q8_0_r16(const void *w_row, const void *act, int64_t n) {
+    int lane;
+    const g4k_block_q8_0x16 *group = g4k_q8_0_r16_group(w_row, &lane);
+    return dot_q8_0_r16_lane(group, lane, act, n);
+}
+
+static void dot_q8_0_r16_rows(const void *w, size_t row_bytes, int n_rows, const void *act, int64_t n, float *out) {
+    for (int r = 0; r < n_rows; r++)
+        out[r] = dot_q8_0_r16_lane((const g4k_block_q8_0x16 *)((const uint8_t *)w + (size_t)(r - r % 16) * row_bytes),
+                                   r % 16, act, n);
 }
 
 /* ---- K-quants × Q8_K ---------------------------------------------------------------- */
@@ -337,7 +365,10 @@ static const g4k_dot_kernel k_scalar[G4_TYPE_COUNT] = {
     [G4_TYPE_BF16] = {F32_ACT, DOTS(dot_bf16)},  [G4_TYPE_F16] = {F32_ACT, DOTS(dot_f16)},
 };
 
+static const g4k_dot_kernel k_scalar_q8_0_r16 = {Q8_0_ACT, dot_q8_0_r16, dot_q8_0_r16_rows};
+
 const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type) {
+    if (weight_type == G4_TYPE_Q8_0_R16) return &k_scalar_q8_0_r16;
     if ((int)weight_type < 0 || (int)weight_type >= G4_TYPE_COUNT) return NULL;
     const g4k_dot_kernel *k = &k_scalar[weight_type];
     return k->dot ? k : NULL;

@@ -30,6 +30,13 @@ typedef void (*g4k_bf16_unpacker)(const void *src, uint16_t *dst, int64_t n);
  * AVX-512 (F, BW, VL, BF16): call them only when g4k_amx_available() is true. */
 g4k_bf16_unpacker g4k_bf16_unpacker_for(enum g4_type type);
 
+/* Q8_0_R16 (16 rows interleaved, dot.h) has no row to unpack: this unpacks elements
+ * [k0, k0 + nk) (multiples of 32) of the 16 rows of the group at `group` straight into
+ * nk/32 B tiles (tile i at tiles + 512 i; tile row p holds, for each row r, the pair of
+ * elements k0 + 32 i + 2p and + 1), with the bf16 values the Q8_0 unpacker gives for the
+ * rows before repacking. Same CPU condition. */
+void g4k_unpack_tiles_q8_0_r16(const void *group, int64_t k0, int nk, uint16_t *tiles);
+
 /* dst[i] = g4_f32_to_bf16(src[i]) for i < n (n a multiple of 16); same CPU condition. */
 void g4k_f32_to_bf16(const float *src, uint16_t *dst, int64_t n);
 

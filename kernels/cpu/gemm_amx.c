@@ -6,7 +6,8 @@
  * product runs twice, hi then lo, into the same accumulators.
  * Each task owns up to ROWS_PER_TASK output rows and walks the inner dimension in
  * chunks of at most MAX_CHUNK: it unpacks its rows' chunk into B tiles (16 rows x 32 elements,
- * element pairs interleaved as TDPBF16PS wants them) in per-thread scratch, then for
+ * element pairs interleaved as TDPBF16PS wants them; Q8_0_R16 groups straight from their
+ * interleaved blocks) in per-thread scratch, then for
  * every block of 32 tokens x 32 rows runs the chunk through four C tiles, which it
  * loads from y (zero for the first chunk) and stores back to y. Every element of y thus
  * sums its products in the one order the chunks and tiles fix, whoever runs the task.
@@ -82,7 +83,7 @@ bool g4k_amx_available(void) {
 
 typedef struct {
     const g4k_matrix *w;
-    g4k_bf16_unpacker unpack;
+    g4k_bf16_unpacker unpack; /* NULL for Q8_0_R16, whose groups pack_panel unpacks */
     size_t block_bytes;      /* bytes of the weight type's block */
     int block_size;          /* elements of it */
     const float *x;
@@ -176,6 +177,16 @@ AMX static void pack_panel(const gemm_job *j, int64_t o0, int rows, int n_ob, in
                            uint16_t *rowbuf) {
     const g4k_matrix *w = j->w;
     const int nkb = nk / 32;
+    if (w->type == G4_TYPE_Q8_0_R16) { /* 16-row groups, straight to tiles (rows is a multiple of 16) */
+        for (int ob = 0; ob < n_ob; ob++) {
+            uint16_t *tiles = panel + (size_t)ob * nkb * TILE_ELEMS;
+            if (ob * 16 < rows)
+                g4k_unpack_tiles_q8_0_r16((const char *)w->data + (size_t)(o0 + ob * 16) * w->row_bytes, k0, nk, tiles);
+            else
+                memset(tiles, 0, (size_t)nkb * TILE_BYTES);
+        }
+        return;
+    }
     for (int ob = 0; ob < n_ob; ob++) {
         for (int s = 0; s < nk; s += UNPACK_STEP) {
             const int step = nk - s < UNPACK_STEP ? nk - s : UNPACK_STEP;
@@ -340,9 +351,11 @@ static int rows_per_task(int64_t n_out, int n_threads) {
 }
 
 bool g4k_gemm_amx(g4k_pool *pool, const g4k_matrix *w, const float *x, int n_tok, float *y, bool split) {
-    const g4_type_traits *info = g4_type_info(w->type);
-    const g4k_bf16_unpacker unpack = g4k_bf16_unpacker_for(w->type);
-    if (!g4k_amx_available() || !info || !unpack || w->n_in < 32 || w->n_in % 32 ||
+    /* Q8_0_R16 is unpacked by its groups (pack_panel), in Q8_0's blocks */
+    const bool r16 = w->type == G4_TYPE_Q8_0_R16;
+    const g4_type_traits *info = g4_type_info(r16 ? G4_TYPE_Q8_0 : w->type);
+    const g4k_bf16_unpacker unpack = r16 ? NULL : g4k_bf16_unpacker_for(w->type);
+    if (!g4k_amx_available() || !info || !(unpack || r16) || w->n_in < 32 || w->n_in % 32 ||
         w->n_in % info->block_size || w->n_in > G4K_MAX_ROW)
         return false;
     if (n_tok < 1 || w->n_out < 1) return true;

@@ -219,6 +219,32 @@ AVX512 static void unpack_q6_K(const void *src, uint16_t *dst, int64_t n) {
     }
 }
 
+/* ---- Q8_0 repacked, 16 rows interleaved ---------------------------------------------------- */
+
+/* Each 64-byte group of a block's quants holds elements 4g .. 4g+3 of the 16 rows, a
+ * row per 32-bit lane, as the rows' scales lie in a vector: byte j of every lane times
+ * the scales gives element 4g + j of the 16 rows, and two such vectors, rounded and
+ * interleaved word by word, are a tile row. */
+AVX512 void g4k_unpack_tiles_q8_0_r16(const void *group, int64_t k0, int nk, uint16_t *tiles) {
+    const g4k_block_q8_0x16 *b = (const g4k_block_q8_0x16 *)group + k0 / G4K_QK;
+    /* word 2r of a tile row from word r of the first vector, 2r + 1 from word r of the second */
+    const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int i = 0; i < nk / G4K_QK; i++, tiles += 512) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b[i].d));
+        for (int g = 0; g < 8; g++) {
+            const __m512i q = _mm512_xor_si512(_mm512_loadu_si512(b[i].qs + 64 * g), _mm512_set1_epi8((char)0x80));
+            __m512 e[4];
+            for (int j = 0; j < 4; j++)
+                e[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(q, 24 - 8 * j), 24)), d);
+            for (int p = 0; p < 2; p++) {
+                const __m512i words = (__m512i)_mm512_cvtne2ps_pbh(e[2 * p + 1], e[2 * p]);
+                _mm512_storeu_si512(tiles + (2 * g + p) * 32, _mm512_permutexvar_epi16(pairs, words));
+            }
+        }
+    }
+}
+
 /* ---- the rest: through g4_dequantize_row, one super-block at a time ------------------------------ */
 
 static void unpack_dequantized(enum g4_type type, const void *src, uint16_t *dst, int64_t n) {
@@ -258,6 +284,10 @@ g4k_bf16_unpacker g4k_bf16_unpacker_for(enum g4_type type) {
 }
 
 #else /* not x86-64: no AMX, so no unpackers */
+
+void g4k_unpack_tiles_q8_0_r16(const void *group, int64_t k0, int nk, uint16_t *tiles) {
+    (void)group, (void)k0, (void)nk, (void)tiles;
+}
 
 g4k_bf16_unpacker g4k_bf16_unpacker_for(enum g4_type type) {
     (void)type;

@@ -90,7 +90,8 @@ static void convert_task(void *arg, int task, int thread) {
 }
 
 /* Output rows per task: about TASKS_PER_THREAD tasks per thread, each worth
- * MIN_TASK_MACS or more, in multiples of 16 rows (whole cache lines of y). */
+ * MIN_TASK_MACS or more, in multiples of 16 rows (whole cache lines of y, and
+ * whole groups of the 16-row interleaved types). */
 static int64_t rows_per_task(const g4k_matrix *w, int n_tok, int n_threads) {
     int64_t tasks = (int64_t)n_threads * TASKS_PER_THREAD;
     int64_t rows = (w->n_out + tasks - 1) / tasks;

@@ -16,6 +16,7 @@
  * the fastest one's dot_rows, and ggml's vec_dot (no assertion). */
 #include "testutil.h"
 
+#include "backend.h"
 #include "cpu/dot.h"
 #include "model/quant.h"
 #include "peerggml.h"
@@ -307,6 +308,109 @@ static void test_dot_rows(void **state) {
     free(b);
 }
 
+/* ---- Q8_0 repacked into 16-row groups (Q8_0_R16) ------------------------------------- */
+
+/* Row w of Q8_0 blocks with the activations a in the order dot.h gives Q8_0_R16:
+ * the exact integer sum per block, then sum = fma(sum_i, d_w * d_a, sum). */
+static float q8_0_fma_order(const g4k_block_q8_0 *w, const g4k_block_q8_0 *a, int n) {
+    float sum = 0.0f;
+    for (int b = 0; b < n / 32; b++) {
+        int sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += w[b].qs[j] * a[b].qs[j];
+        sum = fmaf((float)sumi, g4_f16_to_f32(w[b].d) * g4_f16_to_f32(a[b].d), sum);
+    }
+    return sum;
+}
+
+/* A Q8_0 matrix repacked with g4k_repack, against the same rows unrepacked: every
+ * implementation gives, for every row, the bits of q8_0_fma_order on the original
+ * blocks (so the layout is right and the integer sums exact), within 1e-5 of
+ * sum|w*a| of the Q8_0 kernels; the single-row dot gives the same bits; and so do
+ * row ranges split at any group and a last group of fewer than 16 rows. */
+static void test_q8_0_r16(void **state) {
+    (void)state;
+    enum { ROWS = 48 };
+    static const int lengths[] = {32, 96, 1536, 2080};
+    bufs *b = calloc(1, sizeof *b);
+    float *out = malloc(ROWS * sizeof *out), *part = malloc(ROWS * sizeof *part), *ref = malloc(ROWS * sizeof *ref);
+    assert_true(b && out && part && ref);
+    for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+        const int n = lengths[li];
+        const size_t row_bytes = g4_row_size(G4_TYPE_Q8_0, n);
+        uint8_t *plain = malloc(ROWS * row_bytes), *packed = aligned_alloc(64, (ROWS * row_bytes + 63) / 64 * 64);
+        double *s_abs = malloc(ROWS * sizeof *s_abs);
+        assert_true(plain && packed && s_abs);
+        for (int r = 0; r < ROWS; r++) {
+            uint8_t *row = plain + (size_t)r * row_bytes;
+            if (r % 5 == 4) {
+                fill_random_blocks(G4_TYPE_Q8_0, row, n, 31 * li + (uint64_t)r);
+            } else {
+                fill(b->w, n, r % N_DISTS, 31 * li + (uint64_t)r);
+                g4_quantize_row(G4_TYPE_Q8_0, b->w, row, n);
+            }
+        }
+        const g4k_matrix w = {.type = G4_TYPE_Q8_0, .n_in = n, .n_out = ROWS, .row_bytes = row_bytes, .data = plain};
+        const g4k_matrix wr = g4k_repack(&w, packed);
+        assert_int_equal(wr.type, G4_TYPE_Q8_0_R16);
+        assert_true(wr.row_bytes == row_bytes && wr.data == packed);
+
+        fill(b->x, n, 3, li);
+        const g4k_dot_kernel *ks = g4k_dot_scalar(G4_TYPE_Q8_0);
+        ks->quantize_act(b->x, b->act, n);
+        g4_dequantize_row(G4_TYPE_Q8_0, b->act, b->xa, n);
+        for (int r = 0; r < ROWS; r++) {
+            memcpy(b->wq, plain + (size_t)r * row_bytes, row_bytes);
+            s_abs[r] = sum_abs_products(G4_TYPE_Q8_0, b, b->xa, n);
+            ref[r] = q8_0_fma_order((const g4k_block_q8_0 *)b->wq, (const g4k_block_q8_0 *)b->act, n);
+            const double q8 = ks->dot(b->wq, b->act, n);
+            if (!(fabs(ref[r] - q8) <= ORDER_TOL * s_abs[r])) fail_msg("n=%d row %d: %.9g, Q8_0 %.9g", n, r, ref[r], q8);
+        }
+        for (size_t i = 0; i < N_IMPLS; i++) {
+            const g4k_dot_kernel *k = k_impls[i].get(G4_TYPE_Q8_0_R16);
+            if (!k) continue;
+            assert_int_equal(k->act_type, G4_TYPE_Q8_0);
+            k->dot_rows(packed, row_bytes, ROWS, b->act, n, out);
+            for (int r = 0; r < ROWS; r++) {
+                if (memcmp(&out[r], &ref[r], sizeof *out) != 0)
+                    fail_msg("%s n=%d row %d: dot_rows %.9g, Q8_0 blocks in fma order %.9g", k_impls[i].name, n, r,
+                             out[r], ref[r]);
+                const float one = k->dot(g4k_q8_0_r16_row(packed, row_bytes, r), b->act, n);
+                if (memcmp(&one, &out[r], sizeof one) != 0)
+                    fail_msg("%s n=%d row %d: dot %.9g, dot_rows %.9g", k_impls[i].name, n, r, one, out[r]);
+            }
+            /* split at a group as the matmul's tasks are; the last range 8 rows short */
+            memset(part, 0xff, ROWS * sizeof *part);
+            k->dot_rows(packed, row_bytes, 16, b->act, n, part);
+            k->dot_rows(packed + 16 * row_bytes, row_bytes, ROWS - 16 - 8, b->act, n, part + 16);
+            assert_memory_equal(part, out, (ROWS - 8) * sizeof *part);
+            for (int r = ROWS - 8; r < ROWS; r++) assert_true(isnan(part[r])); /* untouched */
+        }
+        free(plain);
+        free(packed);
+        free(s_abs);
+    }
+    assert_non_null(g4k_dot_for(G4_TYPE_Q8_0_R16));
+    assert_ptr_equal(g4k_dot_for(G4_TYPE_Q8_0_R16),
+                     g4k_dot_avx512(G4_TYPE_Q8_0_R16) ? g4k_dot_avx512(G4_TYPE_Q8_0_R16) : g4k_dot_scalar(G4_TYPE_Q8_0_R16));
+    free(out);
+    free(part);
+    free(ref);
+    free(b);
+}
+
+/* What may be repacked: Q8_0 of whole 16-row groups, where the CPU has the kernel. */
+static void test_repacked_size(void **state) {
+    (void)state;
+    const size_t row_bytes = g4_row_size(G4_TYPE_Q8_0, 256);
+    g4k_matrix w = {.type = G4_TYPE_Q8_0, .n_in = 256, .n_out = 32, .row_bytes = row_bytes, .data = &w};
+    const size_t expect = g4k_dot_avx512(G4_TYPE_Q8_0_R16) ? 32 * row_bytes : 0;
+    assert_true(g4k_repacked_size(&w) == expect);
+    w.n_out = 40;
+    assert_true(g4k_repacked_size(&w) == 0);
+    w = (g4k_matrix){.type = G4_TYPE_Q4_0, .n_in = 256, .n_out = 32, .row_bytes = g4_row_size(G4_TYPE_Q4_0, 256)};
+    assert_true(g4k_repacked_size(&w) == 0);
+}
+
 /* ---- the peer: ggml's CPU kernels ---------------------------------------------------- */
 
 /* ggml's AVX2 build, and its widest AVX-512 build this CPU runs. */
@@ -435,6 +539,26 @@ static double time_pass(const contender *c, const uint8_t *w, size_t row_bytes, 
     return now_s() - t0;
 }
 
+/* The GB/s of the Q8_0 matrix w (rows x n) repacked into 16-row groups (Q8_0_R16),
+ * with the fastest kernel's dot_rows, best of reps passes; 0 without such a kernel. */
+static double bench_q8_0_r16(const uint8_t *w, size_t row_bytes, int rows, int n, const float *x, int reps) {
+    const g4k_matrix plain = {.type = G4_TYPE_Q8_0, .n_in = n, .n_out = rows, .row_bytes = row_bytes, .data = w};
+    const size_t bytes = g4k_repacked_size(&plain);
+    uint8_t *packed = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL, *act = malloc(g4k_act_size_q8_0(n));
+    float *y = malloc(sizeof(float) * (size_t)rows);
+    double best = 1e30;
+    if (packed && act && y) {
+        contender c = {g4k_dot_for(G4_TYPE_Q8_0_R16), 1, NULL, act, 1e30};
+        g4k_repack(&plain, packed);
+        c.ours->quantize_act(x, act, n);
+        for (int rep = 0; rep < reps; rep++) best = fmin(best, time_pass(&c, packed, row_bytes, rows, n, y));
+    }
+    free(packed);
+    free(act);
+    free(y);
+    return best < 1e30 ? (double)bytes / best * 1e-9 : 0;
+}
+
 /* One table: every type, every implementation of ours and each ggml build,
  * the best of `reps` passes taken in turns (so that none gains from the caches
  * warmed by another; the scalar kernels, slow, get one pass). */
@@ -494,6 +618,8 @@ static void bench_shape(const peers *p, int n, int rows, int reps) {
                 printf("%-*s", width, "-");
         }
         printf("\n");
+        if (type == G4_TYPE_Q8_0) printf("  Q8_0 repacked (16 rows interleaved), dot_rows: %.2f\n",
+                                         bench_q8_0_r16(w, row_bytes, rows, n, x, reps));
         free(w);
     }
     free(acts);
@@ -521,6 +647,8 @@ int main(void) {
         cmocka_unit_test(test_kernels),
         cmocka_unit_test(test_odd_lengths_and_zeros),
         cmocka_unit_test(test_dot_rows),
+        cmocka_unit_test(test_q8_0_r16),
+        cmocka_unit_test(test_repacked_size),
         cmocka_unit_test(test_ggml_cross_check),
         cmocka_unit_test(test_benchmark),
     };

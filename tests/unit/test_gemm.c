@@ -220,6 +220,71 @@ static void test_product(void **state) {
     for (int p = 0; p < 3; p++) g4k_pool_free(pools[p]);
 }
 
+/* Q8_0 repacked into 16-row groups (Q8_0_R16): the tile unpacker gives the Q8_0
+ * unpacker's bf16 of the rows, as B tiles, from any block on; and the product of the
+ * repacked matrix is the product of the Q8_0 one, to the bit, on every pool. */
+static void test_q8_0_r16(void **state) {
+    (void)state;
+    SKIP_WITHOUT_AMX();
+    enum { N_IN = 2048, N_OUT = 32 };
+    const g4k_matrix w = make_matrix(G4_TYPE_Q8_0, N_IN, N_OUT, N_OUT, 77, NULL);
+    uint8_t *packed = aligned_alloc(64, ((size_t)N_OUT * w.row_bytes + 63) / 64 * 64);
+    uint16_t *rows = malloc(sizeof(uint16_t) * N_IN * 16), *tiles = malloc(sizeof(uint16_t) * N_IN * 16);
+    assert_true(packed && rows && tiles);
+    assert_int_equal(g4k_repack(&w, packed).type, G4_TYPE_Q8_0_R16);
+    const g4k_bf16_unpacker unpack = g4k_bf16_unpacker_for(G4_TYPE_Q8_0);
+    static const int ranges[][2] = {{0, N_IN}, {512, 1024}, {N_IN - 32, 32}};
+    for (int group = 0; group < N_OUT / 16; group++) {
+        for (int r = 0; r < 16; r++)
+            unpack((const uint8_t *)w.data + (size_t)(16 * group + r) * w.row_bytes, rows + (size_t)r * N_IN, N_IN);
+        for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges; ri++) {
+            const int k0 = ranges[ri][0], nk = ranges[ri][1];
+            g4k_unpack_tiles_q8_0_r16(packed + (size_t)16 * group * w.row_bytes, k0, nk, tiles);
+            for (int i = 0; i < nk / 32; i++)
+                for (int p = 0; p < 16; p++)
+                    for (int r = 0; r < 16; r++)
+                        for (int e = 0; e < 2; e++) {
+                            const uint16_t got = tiles[512 * i + 32 * p + 2 * r + e];
+                            const uint16_t want = rows[(size_t)r * N_IN + k0 + 32 * i + 2 * p + e];
+                            if (got != want)
+                                fail_msg("group %d row %d element %d: tile 0x%04x, Q8_0 unpacker 0x%04x", group, r,
+                                         k0 + 32 * i + 2 * p + e, got, want);
+                        }
+        }
+    }
+    static const shape shapes[] = {{17, 768, 32}, {100, 1536, 32}, {20, 4608, 16}, {64, 2048, 32}};
+    g4k_pool *pools[3] = {g4k_pool_new(1), g4k_pool_new(2), g4k_pool_new(3)};
+    assert_true(pools[0] && pools[1] && pools[2]);
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const shape s = shapes[si];
+        const g4k_matrix m = make_matrix(G4_TYPE_Q8_0, s.n_in, s.n_out, s.n_out, 300 + si, NULL);
+        uint8_t *mp = aligned_alloc(64, ((size_t)s.n_out * m.row_bytes + 63) / 64 * 64);
+        const size_t nx = (size_t)s.n_tok * (size_t)s.n_in, ny = (size_t)s.n_tok * (size_t)s.n_out;
+        float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+        assert_true(mp && x && y && y2);
+        const g4k_matrix mr = g4k_repack(&m, mp);
+        fill(x, (int64_t)nx, 11 * si);
+        assert_true(g4k_gemm_amx(NULL, &m, x, s.n_tok, y, false));
+        for (int p = 0; p < 4; p++) {
+            memset(y2, 0xff, sizeof(float) * ny);
+            assert_true(g4k_gemm_amx(p < 3 ? pools[p] : NULL, &mr, x, s.n_tok, y2, false));
+            if (memcmp(y, y2, sizeof(float) * ny))
+                fail_msg("%dx%ldx%ld, %d threads: repacked differs from Q8_0", s.n_tok, (long)s.n_in, (long)s.n_out,
+                         p < 3 ? p + 1 : 0);
+        }
+        free((void *)m.data);
+        free(mp);
+        free(x);
+        free(y);
+        free(y2);
+    }
+    for (int p = 0; p < 3; p++) g4k_pool_free(pools[p]);
+    free((void *)w.data);
+    free(packed);
+    free(rows);
+    free(tiles);
+}
+
 static void test_refusals(void **state) {
     (void)state;
     if (!g4k_amx_available()) { /* everything is refused */
@@ -348,6 +413,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unpack_exact),
         cmocka_unit_test(test_product),
+        cmocka_unit_test(test_q8_0_r16),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_benchmark),
     };

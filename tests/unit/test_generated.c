@@ -5,7 +5,9 @@
 #include "testutil.h"
 #include "modelutil.h"
 #include "gemma4.h"
+#include "cpu/dot.h"
 #include "model/gguf.h"
+#include "model/model.h"
 #include "model/quant.h"
 
 #include <math.h>
@@ -148,6 +150,86 @@ static void test_quantized_close_to_f32(void **state) {
     assert_int_equal(failures, 0);
 }
 
+/* Logits of the model at path, prompt all at once (AMX tiles where the CPU has them)
+ * and one token at a time (the dot kernels); whether its Q8_0 matrices were repacked
+ * (layer 0's attn_q as the sample) in *repacked. */
+static float *logits_both_ways(const char *path, int *vocab, bool *repacked) {
+    g4_model *m = g4_model_load(path);
+    if (!m) fail_msg("%s", g4_last_error());
+    g4_model_info info;
+    g4_model_get_info(m, &info);
+    *vocab = info.vocab_size;
+    *repacked = m->w.layer[0].wq.type == G4_TYPE_Q8_0_R16;
+    int32_t tok[N_TOK];
+    mu_random_tokens(tok, N_TOK, info.vocab_size, 3);
+    tok[0] = 2; /* as logits_of */
+    float *all = mu_eval(m, tok, N_TOK, 0, 0), *single = mu_eval(m, tok, N_TOK, 1, 0);
+    assert_true(all && single);
+    float *both = malloc(sizeof(float) * 2 * N_TOK * (size_t)info.vocab_size);
+    assert_non_null(both);
+    memcpy(both, all, sizeof(float) * N_TOK * (size_t)info.vocab_size);
+    memcpy(both + (size_t)N_TOK * info.vocab_size, single, sizeof(float) * N_TOK * (size_t)info.vocab_size);
+    free(all);
+    free(single);
+    g4_model_free(m);
+    return both;
+}
+
+/* RMS of a - b over the standard deviation of b (n values). */
+static double rms_rel(const float *a, const float *b, size_t n) {
+    double mean = 0, var = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) mean += b[i];
+    mean /= n;
+    for (size_t i = 0; i < n; i++) {
+        var += (b[i] - mean) * (b[i] - mean);
+        sq += (double)(a[i] - b[i]) * (a[i] - b[i]);
+    }
+    return sqrt(sq / var);
+}
+
+/* Q8_0 models load with their matrices repacked into 16-row groups (Q8_0_R16) where
+ * the CPU has the kernel. Against the matrices as the file has them (G4_NO_REPACK=1):
+ * the prompt at once on the dense models (every product on bf16 tiles, unpacked to
+ * the same values) gives the same bits; token by token (the dot kernels, whose float
+ * order differs from the Q8_0 kernel's), and with the MoE model's experts of few
+ * tokens, the logits stay within test_quantized_close_to_f32's Q8_0 bound of the f32
+ * logits of the same weights. (The activations' 8-bit rounding turns a last-bit
+ * difference into a flip of a quant: the two orders differ about as much as Q8_0's
+ * own batched and token-by-token logits do, printed alongside.) */
+static void test_q8_0_repacked(void **state) {
+    (void)state;
+    const char *qshapes[] = {"tiny-q", "tiny-q-ple", "tiny-q-moe"};
+    for (size_t s = 0; s < 3; s++) {
+        int V, V_plain, V_f32;
+        bool repacked, repacked_plain;
+        float *f32 = logits_of(generate(qshapes[s], "gguf", " --type f32"), &V_f32);
+        const char *path = generate(qshapes[s], "gguf", " --type q8_0");
+        float *got = logits_both_ways(path, &V, &repacked);
+        setenv("G4_NO_REPACK", "1", 1);
+        float *want = logits_both_ways(path, &V_plain, &repacked_plain);
+        unsetenv("G4_NO_REPACK");
+        assert_true(V == V_plain && V == V_f32);
+        assert_false(repacked_plain);
+        assert_true(repacked == (g4k_dot_avx512(G4_TYPE_Q8_0_R16) != NULL));
+        const size_t n = (size_t)N_TOK * V;
+        if (strcmp(qshapes[s], "tiny-q-moe") != 0) assert_memory_equal(got, want, n * sizeof *got);
+        for (int way = 0; way < 2; way++) {
+            const float *l = got + way * n, *l_plain = want + way * n;
+            int same = 0;
+            for (int i = 0; i < N_TOK; i++) same += g4_argmax(l + (size_t)i * V, V) == g4_argmax(f32 + (size_t)i * V, V);
+            const double rel = rms_rel(l, f32, n);
+            printf("# %-11s q8_0 repacked %s, %-16s rms(diff)/std vs f32 %.4f (unrepacked %.4f), argmax agreement "
+                   "%d/%d; vs unrepacked %.4f\n", qshapes[s], repacked ? "yes" : "no", way ? "token by token:" : "batched:",
+                   rel, rms_rel(l_plain, f32, n), same, N_TOK, rms_rel(l, l_plain, n));
+            assert_true(rel <= 0.2 && same >= 0.85 * N_TOK);
+        }
+        printf("# %-11s q8_0 unrepacked, batched vs token by token: %.4f\n", qshapes[s], rms_rel(want, want + n, n));
+        free(f32);
+        free(got);
+        free(want);
+    }
+}
+
 /* Fails unless the tensor named by fmt in g has type want (as ggml names it;
  * "absent": no such tensor). */
 static void expect_type(const g4_gguf *g, const char *want, const char *fmt, ...) {
@@ -246,6 +328,7 @@ int main(void) {
         cmocka_unit_test(test_hf_layouts),
         cmocka_unit_test(test_layout_variants),
         cmocka_unit_test(test_quantized_close_to_f32),
+        cmocka_unit_test(test_q8_0_repacked),
         cmocka_unit_test(test_q4_k_m_types),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
