@@ -187,6 +187,17 @@ void g4k_quantize_act_q8_1(const float *x, void *out, int64_t n);
 void g4k_quantize_act_q8_K(const float *x, void *out, int64_t n);
 void g4k_quantize_act_f32(const float *x, void *out, int64_t n);
 
+/* The activation half of a g4k_dot_kernel, for the implementations' tables. */
+#define G4K_ACT_Q8_0 G4_TYPE_Q8_0, g4k_act_size_q8_0, g4k_quantize_act_q8_0
+#define G4K_ACT_Q8_1 G4_TYPE_Q8_1, g4k_act_size_q8_1, g4k_quantize_act_q8_1
+#define G4K_ACT_Q8_K G4_TYPE_Q8_K, g4k_act_size_q8_K, g4k_quantize_act_q8_K
+#define G4K_ACT_F32 G4_TYPE_F32, g4k_act_size_f32, g4k_quantize_act_f32
+
+/* x86-64: true when the CPU has FMA and F16C, the OS saves every state in
+ * xcr0_mask (XCR0 bits), and CPUID leaf 7 reports all of leaf7_ebx and leaf7_ecx.
+ * Always false elsewhere. */
+int g4k_x86_has(unsigned xcr0_mask, unsigned leaf7_ebx, unsigned leaf7_ecx);
+
 /* Unpacks the 8 six-bit scales (out[0..7]) and 8 mins (out[8..15]) of a Q4_K/Q5_K block. */
 void g4k_unpack_scales_k4(const uint8_t packed[12], uint8_t out[16]);
 

@@ -28,7 +28,6 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
@@ -566,34 +565,22 @@ AVX512 static float dot_q8_0_r16(const void *w_row, const void *act, int64_t n) 
 
 /* ---- the table ---------------------------------------------------------------------- */
 
-#define Q8_0_ACT G4_TYPE_Q8_0, g4k_act_size_q8_0, g4k_quantize_act_q8_0
-#define Q8_1_ACT G4_TYPE_Q8_1, g4k_act_size_q8_1, g4k_quantize_act_q8_1
-#define Q8_K_ACT G4_TYPE_Q8_K, g4k_act_size_q8_K, g4k_quantize_act_q8_K
-#define F32_ACT G4_TYPE_F32, g4k_act_size_f32, g4k_quantize_act_f32
 #define DOTS(name) dot_##name, dot_rows_##name
 
 static const g4k_dot_kernel k_avx512[G4_TYPE_COUNT] = {
-    [G4_TYPE_Q8_0] = {Q8_0_ACT, DOTS(q8_0)}, [G4_TYPE_Q4_0] = {Q8_0_ACT, DOTS(q4_0)},
-    [G4_TYPE_Q5_0] = {Q8_0_ACT, DOTS(q5_0)}, [G4_TYPE_Q4_1] = {Q8_1_ACT, DOTS(q4_1)},
-    [G4_TYPE_Q5_1] = {Q8_1_ACT, DOTS(q5_1)}, [G4_TYPE_Q2_K] = {Q8_K_ACT, DOTS(q2_K)},
-    [G4_TYPE_Q3_K] = {Q8_K_ACT, DOTS(q3_K)}, [G4_TYPE_Q4_K] = {Q8_K_ACT, DOTS(q4_K)},
-    [G4_TYPE_Q5_K] = {Q8_K_ACT, DOTS(q5_K)}, [G4_TYPE_Q6_K] = {Q8_K_ACT, DOTS(q6_K)},
-    [G4_TYPE_BF16] = {F32_ACT, DOTS(bf16)},  [G4_TYPE_F16] = {F32_ACT, DOTS(f16)},
+    [G4_TYPE_Q8_0] = {G4K_ACT_Q8_0, DOTS(q8_0)}, [G4_TYPE_Q4_0] = {G4K_ACT_Q8_0, DOTS(q4_0)},
+    [G4_TYPE_Q5_0] = {G4K_ACT_Q8_0, DOTS(q5_0)}, [G4_TYPE_Q4_1] = {G4K_ACT_Q8_1, DOTS(q4_1)},
+    [G4_TYPE_Q5_1] = {G4K_ACT_Q8_1, DOTS(q5_1)}, [G4_TYPE_Q2_K] = {G4K_ACT_Q8_K, DOTS(q2_K)},
+    [G4_TYPE_Q3_K] = {G4K_ACT_Q8_K, DOTS(q3_K)}, [G4_TYPE_Q4_K] = {G4K_ACT_Q8_K, DOTS(q4_K)},
+    [G4_TYPE_Q5_K] = {G4K_ACT_Q8_K, DOTS(q5_K)}, [G4_TYPE_Q6_K] = {G4K_ACT_Q8_K, DOTS(q6_K)},
+    [G4_TYPE_BF16] = {G4K_ACT_F32, DOTS(bf16)},  [G4_TYPE_F16] = {G4K_ACT_F32, DOTS(f16)},
 };
 
 /* AVX-512 F/BW/VL/DQ/VNNI with AVX2, FMA and F16C, and an OS that saves the
  * ZMM and mask registers (XCR0 bits 1, 2, 5, 6, 7). */
 static int detect_avx512(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, f16c = (c >> 29) & 1;
-    if (!fma || !osxsave || !f16c) return 0;
-    unsigned xcr0_lo, xcr0_hi;
-    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0xe6) != 0xe6) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    const unsigned need_b = 1u << 5 | 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31; /* AVX2, F, DQ, BW, VL */
-    return (b & need_b) == need_b && ((c >> 11) & 1);                           /* VNNI */
+    const unsigned avx2_f_dq_bw_vl = 1u << 5 | 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;
+    return g4k_x86_has(0xe6, avx2_f_dq_bw_vl, 1u << 11 /* VNNI */);
 }
 
 static int cpu_has_avx512(void) {
@@ -602,7 +589,7 @@ static int cpu_has_avx512(void) {
     return cached;
 }
 
-static const g4k_dot_kernel k_avx512_q8_0_r16 = {Q8_0_ACT, dot_q8_0_r16, dot_rows_q8_0_r16};
+static const g4k_dot_kernel k_avx512_q8_0_r16 = {G4K_ACT_Q8_0, dot_q8_0_r16, dot_rows_q8_0_r16};
 
 const g4k_dot_kernel *g4k_dot_avx512(enum g4_type weight_type) {
     if (weight_type == G4_TYPE_Q8_0_R16 && cpu_has_avx512()) return &k_avx512_q8_0_r16;

@@ -349,23 +349,18 @@ ONE_ROW_AT_A_TIME(dot_f16)
 
 /* ---- the tables ---------------------------------------------------------------------- */
 
-#define Q8_0_ACT G4_TYPE_Q8_0, g4k_act_size_q8_0, g4k_quantize_act_q8_0
-#define Q8_1_ACT G4_TYPE_Q8_1, g4k_act_size_q8_1, g4k_quantize_act_q8_1
-#define Q8_K_ACT G4_TYPE_Q8_K, g4k_act_size_q8_K, g4k_quantize_act_q8_K
-#define F32_ACT G4_TYPE_F32, g4k_act_size_f32, g4k_quantize_act_f32
-
 #define DOTS(name) name, name##_rows
 
 static const g4k_dot_kernel k_scalar[G4_TYPE_COUNT] = {
-    [G4_TYPE_Q8_0] = {Q8_0_ACT, DOTS(dot_q8_0)}, [G4_TYPE_Q4_0] = {Q8_0_ACT, DOTS(dot_q4_0)},
-    [G4_TYPE_Q5_0] = {Q8_0_ACT, DOTS(dot_q5_0)}, [G4_TYPE_Q4_1] = {Q8_1_ACT, DOTS(dot_q4_1)},
-    [G4_TYPE_Q5_1] = {Q8_1_ACT, DOTS(dot_q5_1)}, [G4_TYPE_Q2_K] = {Q8_K_ACT, DOTS(dot_q2_K)},
-    [G4_TYPE_Q3_K] = {Q8_K_ACT, DOTS(dot_q3_K)}, [G4_TYPE_Q4_K] = {Q8_K_ACT, DOTS(dot_q4_K)},
-    [G4_TYPE_Q5_K] = {Q8_K_ACT, DOTS(dot_q5_K)}, [G4_TYPE_Q6_K] = {Q8_K_ACT, DOTS(dot_q6_K)},
-    [G4_TYPE_BF16] = {F32_ACT, DOTS(dot_bf16)},  [G4_TYPE_F16] = {F32_ACT, DOTS(dot_f16)},
+    [G4_TYPE_Q8_0] = {G4K_ACT_Q8_0, DOTS(dot_q8_0)}, [G4_TYPE_Q4_0] = {G4K_ACT_Q8_0, DOTS(dot_q4_0)},
+    [G4_TYPE_Q5_0] = {G4K_ACT_Q8_0, DOTS(dot_q5_0)}, [G4_TYPE_Q4_1] = {G4K_ACT_Q8_1, DOTS(dot_q4_1)},
+    [G4_TYPE_Q5_1] = {G4K_ACT_Q8_1, DOTS(dot_q5_1)}, [G4_TYPE_Q2_K] = {G4K_ACT_Q8_K, DOTS(dot_q2_K)},
+    [G4_TYPE_Q3_K] = {G4K_ACT_Q8_K, DOTS(dot_q3_K)}, [G4_TYPE_Q4_K] = {G4K_ACT_Q8_K, DOTS(dot_q4_K)},
+    [G4_TYPE_Q5_K] = {G4K_ACT_Q8_K, DOTS(dot_q5_K)}, [G4_TYPE_Q6_K] = {G4K_ACT_Q8_K, DOTS(dot_q6_K)},
+    [G4_TYPE_BF16] = {G4K_ACT_F32, DOTS(dot_bf16)},  [G4_TYPE_F16] = {G4K_ACT_F32, DOTS(dot_f16)},
 };
 
-static const g4k_dot_kernel k_scalar_q8_0_r16 = {Q8_0_ACT, dot_q8_0_r16, dot_q8_0_r16_rows};
+static const g4k_dot_kernel k_scalar_q8_0_r16 = {G4K_ACT_Q8_0, dot_q8_0_r16, dot_q8_0_r16_rows};
 
 const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type) {
     if (weight_type == G4_TYPE_Q8_0_R16) return &k_scalar_q8_0_r16;
@@ -379,3 +374,29 @@ const g4k_dot_kernel *g4k_dot_for(enum g4_type weight_type) {
     if (!k) k = g4k_dot_avx2(weight_type);
     return k ? k : g4k_dot_scalar(weight_type);
 }
+
+/* ---- CPU features (for the SIMD files' dispatch) ----------------------------------------- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+
+int g4k_x86_has(unsigned xcr0_mask, unsigned leaf7_ebx, unsigned leaf7_ecx) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, f16c = (c >> 29) & 1;
+    if (!fma || !osxsave || !f16c) return 0;
+    unsigned xcr0_lo, xcr0_hi;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & xcr0_mask) != xcr0_mask) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & leaf7_ebx) == leaf7_ebx && (c & leaf7_ecx) == leaf7_ecx;
+}
+
+#else
+
+int g4k_x86_has(unsigned xcr0_mask, unsigned leaf7_ebx, unsigned leaf7_ecx) {
+    (void)xcr0_mask, (void)leaf7_ebx, (void)leaf7_ecx;
+    return 0;
+}
+
+#endif
