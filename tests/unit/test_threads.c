@@ -267,6 +267,37 @@ static void test_attention_any_threads(void **state) {
     free(k), free(v), free(q), free(ref), free(out), free(scratch);
 }
 
+/* Decoding: one token's heads are one tile, spread over the threads by key blocks,
+ * rows and output elements; every thread count, and the token alone or in a batch,
+ * give the same bits. */
+static void test_attention_decode_split(void **state) {
+    (void)state;
+    enum { NQ = 8, NKV = 1, D = 80, RING = 400, NT = 5 };
+    uint32_t seed = 12;
+    float *k = malloc(RING * NKV * D * sizeof *k), *v = malloc(RING * NKV * D * sizeof *v);
+    float *q = malloc(NT * NQ * D * sizeof *q), *batch = malloc(NT * NQ * D * sizeof *batch);
+    float *out = malloc(NQ * D * sizeof *out);
+    const size_t scratch_len = g4k_attention_scratch_size(4, NT, NQ, D, RING);
+    float *scratch = malloc(scratch_len * sizeof *scratch);
+    assert_true(k && v && q && batch && out && scratch);
+    for (int i = 0; i < RING * NKV * D; i++) k[i] = frand(&seed), v[i] = frand(&seed);
+    for (int i = 0; i < NT * NQ * D; i++) q[i] = frand(&seed);
+    g4k_kv_span span[NT] = {{k, v, 0, 399}, {k, v, 100, 450}, {k, v, 0, 130}, {k, v, 7, 7}, {k, v, 390, 600}};
+    g4k_attention(NULL, batch, q, NT, NQ, NKV, D, span, RING, scratch, scratch_len);
+    for (int threads = 1; threads <= 4; threads++) {
+        g4k_pool *pool = g4k_pool_new(threads);
+        assert_non_null(pool);
+        for (int t = 0; t < NT; t++) {
+            memset(out, 0xff, NQ * D * sizeof *out);
+            g4k_attention(pool, out, q + t * NQ * D, 1, NQ, NKV, D, &span[t], RING, scratch, scratch_len);
+            if (memcmp(out, batch + t * NQ * D, NQ * D * sizeof *out))
+                fail_msg("token %d alone on %d threads differs from the batch", t, threads);
+        }
+        g4k_pool_free(pool);
+    }
+    free(k), free(v), free(q), free(batch), free(out), free(scratch);
+}
+
 /* ---- whole models ------------------------------------------------------------- */
 
 static const char *fixtures[] = {"dense-tiny", "ple-kvshare", "keqv", "moe", "dense-bf16"};
@@ -332,6 +363,7 @@ int main(void) {
         cmocka_unit_test(test_start_stop),
         cmocka_unit_test(test_matmul_any_threads),
         cmocka_unit_test(test_attention_any_threads),
+        cmocka_unit_test(test_attention_decode_split),
         cmocka_unit_test(test_model_logits_any_threads),
         cmocka_unit_test(test_context_threads_param),
     };
