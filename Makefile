@@ -14,7 +14,9 @@ FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (commands are checked by name
 # where they may come from elsewhere, e.g. nodejs from NodeSource).
 DEB_PACKAGES := cmake make gcc pkg-config clang libclang-rt-14-dev git \
-                libcmocka-dev libjansson-dev libopenblas-dev python3-numpy
+                libcmocka-dev libjansson-dev libopenblas-dev python3-numpy \
+                libncurses-dev libreadline-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
+                libcurl4-openssl-dev libssl-dev tmux
 DEB_COMMANDS := node:nodejs npm:npm
 
 .PHONY: all deps build test test-release test-asan test-fuzz peer bench chat clean

@@ -1,9 +1,6 @@
 /* main.c: the gemma4 executable: dispatches to a subcommand. */
 #include "cli.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,58 +39,6 @@ static const char usage[] =
     "  -p N   prefill N tokens (default 512)   -n N   then decode N (default 128)\n"
     "  -t N   threads (default 0: every core)  -r N   runs after a warm-up (default 5)\n"
     "  --json one JSON object of the medians: prefill/decode tok/s, TTFT, TPOT, peak RSS\n";
-
-int cli_fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("gemma4: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-int cli_parse_int(const char *opt, const char *s, int lo, int hi) {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || end == s || *end || v < lo || v > hi) {
-        cli_fail("%s needs an integer in [%d, %d], got '%s'", opt, lo, hi, s ? s : "");
-        return -1;
-    }
-    return (int)v;
-}
-
-int cli_parse_tokens(const char *s, int32_t **out) {
-    size_t cap = 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return -1;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
-            free(ids);
-            cli_fail("--tokens: '%s' is not a comma-separated list of token ids", s);
-            return -1;
-        }
-        if (n == cap) {
-            int32_t *r = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!r) { free(ids); return -1; }
-            ids = r;
-        }
-        ids[n++] = (int32_t)v;
-        p = *end ? end + 1 : end;
-    }
-    if (n == 0) {
-        free(ids);
-        cli_fail("--tokens: no token ids given");
-        return -1;
-    }
-    *out = ids;
-    return (int)n;
-}
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

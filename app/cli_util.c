@@ -1,0 +1,63 @@
+/* cli_util.c: helpers the subcommands share: error messages and option values.
+ * Built into the app library (CMakeLists.txt), so that the app's modules and
+ * their tests use them too. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gemma4: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_parse_int(const char *opt, const char *s, int lo, int hi) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v < lo || v > hi) {
+        cli_fail("%s needs an integer in [%d, %d], got '%s'", opt, lo, hi, s ? s : "");
+        return -1;
+    }
+    return (int)v;
+}
+
+int cli_parse_tokens(const char *s, int32_t **out) {
+    size_t cap = 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return -1;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            free(ids);
+            cli_fail("--tokens: '%s' is not a comma-separated list of token ids", s);
+            return -1;
+        }
+        if (n == cap) {
+            int32_t *r = realloc(ids, (cap *= 2) * sizeof *ids);
+            if (!r) { free(ids); return -1; }
+            ids = r;
+        }
+        ids[n++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) {
+        free(ids);
+        cli_fail("--tokens: no token ids given");
+        return -1;
+    }
+    *out = ids;
+    return (int)n;
+}
