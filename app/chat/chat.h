@@ -101,7 +101,7 @@ typedef struct {
     size_t len;
     int tool_index;         /* 0, 1, ... within the reply */
     const char *tool_name;  /* NUL-terminated (TOOL_CALL_BEGIN/END) */
-    const char *tool_id;    /* NUL-terminated, unique per engine, e.g. "call_3f2a9c01d4e7" */
+    const char *tool_id;    /* NUL-terminated, unique per engine, "call_" and 16 hex digits */
     int progress_done, progress_total; /* PROGRESS: prompt tokens evaluated / to evaluate */
     int tokens;             /* completion tokens sampled so far */
     chat_stats stats;       /* DONE */
