@@ -139,36 +139,35 @@ static void tile_load(const attention_job *J, const tile *T, const tile_arrays *
         a->vrows[j] = sp->v + (size_t)slot * row + off;
 }
 
-typedef int i32x16 __attribute__((vector_size(64)));
-
 /* The 16x16 transpose as butterfly stages: at stage K, rows a and a + K (a without
  * bit K) swap their off-diagonal K-wide blocks; after K = 8, 4, 2, 1 row c holds
- * what was column c. lo/hi pick the new rows a and a + K from (row a, row a + K). */
-static const i32x16 swap_lo[4] = {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-                                  {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
-                                  {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
-                                  {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
-static const i32x16 swap_hi[4] = {{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
-                                  {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
-                                  {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
-                                  {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+ * what was column c. LO/HI pick the new rows a and a + K from (row a, row a + K). */
+#define SWAP_STAGE(K, LO, HI)                                                     \
+    _Pragma("GCC unroll 16")                                                    \
+    for (int a = 0; a < 16; a++)                                                \
+        if (!(a & K)) {                                                         \
+            const f32x16 x = m[a], y = m[a + K];                                \
+            m[a] = __builtin_shufflevector(x, y, LO);                           \
+            m[a + K] = __builtin_shufflevector(x, y, HI);                       \
+        }
+#define LO8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define HI8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define LO4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define HI4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define LO2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define HI2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define LO1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define HI1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
 
 /* kt[i * KEYS + c] = keys[c][i] for i in [i0, i0 + 16), for the 16 keys given
  * (NULL: a zero key). */
 static void transpose16(const float *const keys[KEYS], int i0, float *kt) {
     f32x16 m[16];
     for (int c = 0; c < 16; c++) m[c] = keys[c] ? load16(keys[c] + i0) : splat(0.0f);
-#pragma GCC unroll 4
-    for (int stage = 0; stage < 4; stage++) {
-        const int K = 8 >> stage;
-#pragma GCC unroll 16
-        for (int a = 0; a < 16; a++)
-            if (!(a & K)) {
-                const f32x16 x = m[a], y = m[a + K];
-                m[a] = __builtin_shuffle(x, y, swap_lo[stage]);
-                m[a + K] = __builtin_shuffle(x, y, swap_hi[stage]);
-            }
-    }
+    SWAP_STAGE(8, LO8, HI8)
+    SWAP_STAGE(4, LO4, HI4)
+    SWAP_STAGE(2, LO2, HI2)
+    SWAP_STAGE(1, LO1, HI1)
     for (int i = 0; i < 16; i++) store16(kt + (size_t)(i0 + i) * KEYS, m[i]);
 }
 
