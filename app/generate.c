@@ -3,6 +3,7 @@
  * the answer to stdout, the thinking to stderr (or nowhere), tool calls as JSON
  * lines. `--tokens IDS` skips the text layer and prints greedy token ids. */
 #include "cli.h"
+#include "hub/hub.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -171,7 +172,18 @@ done:
 int cmd_generate(int argc, char **argv) {
     gen_opts o = {.n_predict = 1024};
     if (parse(argc, argv, &o)) return 2;
-    g4_model *model = g4_model_load(o.model);
+    char *hub_path = NULL, *hub_err = NULL;
+    if (hub_is_model_id(o.model)) {
+        hub_options hub;
+        hub_options_default(&hub);
+        if (!(hub_path = hub_resolve(o.model, &hub, &hub_err))) {
+            cli_fail("%s", hub_err);
+            free(hub_err);
+            return 1;
+        }
+    }
+    g4_model *model = g4_model_load(hub_path ? hub_path : o.model);
+    free(hub_path);
     if (!model) return cli_fail("%s", g4_last_error());
     if (o.tokens) {
         int rc = generate_ids(&o, model);
