@@ -156,9 +156,10 @@ check "404: no such revision ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "revisi
 check "a bad id is refused ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "not a model id" "$TMP/err"
 
 # offline: the cache alone
+want=$TINY/snapshots/$(commit_of acme/tiny-it)
 hubctl "_control?reset=1" >/dev/null
 out=$(HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-it --quiet 2>"$TMP/err"); rc=$?
-check "HF_HUB_OFFLINE=1 resolves through refs/main ($(cat "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$TINY/snapshots/$(commit_of acme/tiny-it)" ]
+check "HF_HUB_OFFLINE=1 resolves through refs/main ($(cat "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$want" ]
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-GGUF:Q8_0 --quiet >/dev/null 2>&1
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-sharded --quiet >/dev/null 2>&1
 check "HF_HUB_OFFLINE=1 never touches the network" [ -z "$(hubctl _log | grep -v _log)" ]
