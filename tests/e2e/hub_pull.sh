@@ -33,6 +33,8 @@ mkdir -p "$ROOT/acme/tiny-it" "$ROOT/acme/tiny-GGUF" "$ROOT/acme/split-GGUF"
 cp "$FIX/config.json" "$FIX/model.safetensors" "$ROOT/acme/tiny-it/"
 write_tokenizer "$ROOT/acme/tiny-it"
 echo "# tiny" >"$ROOT/acme/tiny-it/README.md"
+# two files with the same content share one blob
+cp "$ROOT/acme/tiny-it/tokenizer_config.json" "$ROOT/acme/tiny-it/special_tokens_map.json"
 cp -r "$ROOT/acme/tiny-it" "$ROOT/acme/gated-it"
 # acme/tiny-sharded: the same shape in two shards + index
 "$G4_GEN" --shape tiny --format hf --shards 2 --out "$ROOT/acme/tiny-sharded" 2>/dev/null || bad "g4gen --shards 2"
@@ -86,7 +88,7 @@ check "pull of a checkpoint exits 0 ($(head -c 300 "$TMP/err"))" [ $rc = 0 ]
 check "pull prints the snapshot directory" [ "$out" = "$TINY/snapshots/$(commit_of acme/tiny-it)" ]
 check "--quiet prints nothing on stderr" [ ! -s "$TMP/err" ]
 check "cache layout: blobs, relative symlinks, refs/main" verify_layout "$CACHE" acme/tiny-it \
-    config.json model.safetensors tokenizer.json tokenizer_config.json generation_config.json
+    config.json model.safetensors tokenizer.json tokenizer_config.json generation_config.json special_tokens_map.json
 check "files the model does not need are not fetched" [ ! -e "$out/README.md" ]
 
 direct=$("$G4_BIN" -m "$ROOT/acme/tiny-it" -p hi -n 4 --temp 0 2>&1)
