@@ -7,6 +7,7 @@
  * generation cleanly). `--tokens IDS` skips the text layer and prints greedy ids. */
 #include "cli.h"
 #include "chat/chat.h"
+#include "hub/hub.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -254,9 +255,8 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text) {
     return EXIT_ERROR;
 }
 
-int cmd_generate(int argc, char **argv) {
-    gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
-    if (parse(argc, argv, &o)) return EXIT_USAGE;
+/* The one-shot run once the options are parsed and the model is a local path. */
+static int generate(gen_opts o) {
     if (o.tokens) return generate_ids(&o);
     int status;
     char *text = prompt_text(&o, &status);
@@ -284,5 +284,25 @@ int cmd_generate(int argc, char **argv) {
     free(err);
     free(tpl);
     free(text);
+    return status;
+}
+
+int cmd_generate(int argc, char **argv) {
+    gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
+    if (parse(argc, argv, &o)) return EXIT_USAGE;
+    char *hub_path = NULL;
+    if (hub_is_model_id(o.model)) { /* a hub id: the local copy, downloaded if missing */
+        hub_options hub;
+        hub_options_default(&hub);
+        char *hub_err = NULL;
+        if (!(hub_path = hub_resolve(o.model, &hub, &hub_err))) {
+            cli_fail("%s", hub_err ? hub_err : "out of memory");
+            free(hub_err);
+            return EXIT_ERROR;
+        }
+        o.model = hub_path;
+    }
+    int status = generate(o);
+    free(hub_path);
     return status;
 }

@@ -12,8 +12,9 @@ static const char usage[] =
     "       gemma4 bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
     "       gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] [--untrusted] TEXT | --jsonl IN.jsonl\n"
     "       gemma4 template --template FILE.jinja --case CASE.json\n"
+    "       gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]   download a model from the hub\n"
     "\n"
-    "MODEL is a .gguf file or a Hugging Face checkpoint directory.\n"
+    "MODEL is a .gguf file, a Hugging Face checkpoint directory, or a hub id (ORG/NAME[:QUANT]).\n"
     "IDS is a comma-separated list of token ids, e.g. 2,105,2364.\n"
     "\n"
     "generation options:\n"
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "template")) return cmd_template(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pull")) return cmd_pull(argc - 1, argv + 1);
     if (argv[1][0] == '-') return cmd_generate(argc, argv);
     fprintf(stderr, "gemma4: unknown command '%s'\n%s", argv[1], usage);
     return 2;
