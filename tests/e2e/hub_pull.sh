@@ -4,6 +4,8 @@
 # hashes, loading a pulled checkpoint and GGUF, QUANT selection and its error,
 # split GGUFs, gated repos and tokens, 404, offline use, and a hub that is down.
 . "$(dirname "$0")/lib.sh"
+# exit status of a one-shot run that answered or stopped at -n (3)
+answered() { [ "$1" = 0 ] || [ "$1" = 3 ]; }
 need_shared
 command -v python3 >/dev/null || { echo "skip: python3 is absent"; exit 77; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -91,9 +93,9 @@ check "cache layout: blobs, relative symlinks, refs/main" verify_layout "$CACHE"
     config.json model.safetensors tokenizer.json tokenizer_config.json generation_config.json special_tokens_map.json
 check "files the model does not need are not fetched" [ ! -e "$out/README.md" ]
 
-direct=$("$G4_BIN" -m "$ROOT/acme/tiny-it" -p hi -n 4 --temp 0 2>&1)
+direct=$("$G4_BIN" -m "$ROOT/acme/tiny-it" -p hi -n 4 --temp 0 2>/dev/null)
 viahub=$("$G4_BIN" -m acme/tiny-it -p hi -n 4 --temp 0 2>"$TMP/err"); rc=$?
-check "gemma4 -m ORG/NAME -p hi loads the pulled checkpoint ($(head -c 300 "$TMP/err"))" [ $rc = 0 ] && [ -n "$viahub" ]
+check "gemma4 -m ORG/NAME -p hi loads the pulled checkpoint ($(head -c 300 "$TMP/err"))" answered $rc
 check "it answers as the same checkpoint loaded from its directory" [ "$viahub" = "$direct" ]
 tiny_answer=$viahub
 
@@ -107,75 +109,77 @@ check "the index and every shard it names are in the snapshot" verify_layout "$C
     config.json model.safetensors.index.json model-00001-of-00002.safetensors model-00002-of-00002.safetensors
 check "not a tty: plain progress lines end with a summary" grep -q "downloaded 2 files" "$TMP/err"
 a=$("$G4_BIN" -m acme/tiny-sharded --tokens 2,105,9 -n 3 2>/dev/null); b=$("$G4_BIN" -m "$ROOT/acme/tiny-sharded" --tokens 2,105,9 -n 3 2>/dev/null)
-check "-m loads the sharded checkpoint" [ -n "$a" ] && [ "$a" = "$b" ]
+check "-m loads the sharded checkpoint" eval '[ -n "$a" ] && [ "$a" = "$b" ]'
 
 # GGUF repos
 G=$CACHE/models--acme--tiny-GGUF/snapshots/$(commit_of acme/tiny-GGUF)
 out=$("$G4_BIN" pull acme/tiny-GGUF:Q8_0 --quiet 2>"$TMP/err"); rc=$?
-check "pull ORG/NAME:Q8_0 prints the .gguf path ($(head -c 300 "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$G/tiny-ple-Q8_0.gguf" ]
+check "pull ORG/NAME:Q8_0 prints the .gguf path ($(head -c 300 "$TMP/err"))" eval '[ $rc = 0 ] && [ "$out" = "$G/tiny-ple-Q8_0.gguf" ]'
 check "the Q8_0 file matches its source" verify_layout "$CACHE" acme/tiny-GGUF tiny-ple-Q8_0.gguf
 check "the other quant is not fetched" [ ! -e "$G/tiny-ple-Q4_K_M.gguf" ]
 out=$("$G4_BIN" pull acme/tiny-GGUF:q8_0 --quiet 2>/dev/null)
 check "the quant matches case-insensitively" [ "$out" = "$G/tiny-ple-Q8_0.gguf" ]
-direct=$("$G4_BIN" -m "$ROOT/acme/tiny-GGUF/tiny-ple-Q4_K_M.gguf" -p hi -n 4 --temp 0 2>&1)
+direct=$("$G4_BIN" -m "$ROOT/acme/tiny-GGUF/tiny-ple-Q4_K_M.gguf" -p hi -n 4 --temp 0 2>/dev/null)
 viahub=$("$G4_BIN" -m acme/tiny-GGUF -p hi -n 4 --temp 0 2>"$TMP/err"); rc=$?
-check "-m ORG/NAME of a GGUF repo picks Q4_K_M and loads it ($(tail -c 300 "$TMP/err"))" [ $rc = 0 ] && [ "$viahub" = "$direct" ]
+check "-m ORG/NAME of a GGUF repo picks Q4_K_M and loads it ($(tail -c 300 "$TMP/err"))" eval 'answered $rc && [ "$viahub" = "$direct" ]'
 check "... which is now in the cache" verify_layout "$CACHE" acme/tiny-GGUF tiny-ple-Q4_K_M.gguf
 
 "$G4_BIN" pull acme/tiny-GGUF:Q5_K_S --quiet >/dev/null 2>"$TMP/err"; rc=$?
 check "an unknown quant fails with one line listing the quants ($(cat "$TMP/err"))" \
-    [ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "Q5_K_S.*available: Q4_K_M, Q8_0" "$TMP/err"
+    eval '[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "Q5_K_S.*available: Q4_K_M, Q8_0" "$TMP/err"'
 
 S=$CACHE/models--acme--split-GGUF/snapshots/$(commit_of acme/split-GGUF)
 out=$("$G4_BIN" pull acme/split-GGUF:Q4_K_M --quiet 2>"$TMP/err"); rc=$?
-check "a split GGUF: the first part's path ($(head -c 300 "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$S/big-Q4_K_M-00001-of-00002.gguf" ]
+check "a split GGUF: the first part's path ($(head -c 300 "$TMP/err"))" eval '[ $rc = 0 ] && [ "$out" = "$S/big-Q4_K_M-00001-of-00002.gguf" ]'
 check "a split GGUF: every part, verified" verify_layout "$CACHE" acme/split-GGUF big-Q4_K_M-00001-of-00002.gguf big-Q4_K_M-00002-of-00002.gguf
-check "a split GGUF: no other quant, no projector" [ ! -e "$S/big-Q8_0.gguf" ] && [ ! -e "$S/mmproj-big-F16.gguf" ]
+check "a split GGUF: no other quant, no projector" eval '[ ! -e "$S/big-Q8_0.gguf" ] && [ ! -e "$S/mmproj-big-F16.gguf" ]'
 "$G4_BIN" pull acme/split-GGUF:F16 --quiet >/dev/null 2>"$TMP/err"
 check "mmproj files are not model quants ($(cat "$TMP/err"))" grep -q "available: Q4_K_M, Q8_0$" "$TMP/err"
 
 # gated repos and tokens
 "$G4_BIN" pull acme/gated-it --quiet >/dev/null 2>"$TMP/err"; rc=$?
 check "gated repo without a token: exit 1, says gated and HF_TOKEN ($(cat "$TMP/err"))" \
-    [ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "gated.*HF_TOKEN" "$TMP/err"
+    eval '[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "gated.*HF_TOKEN" "$TMP/err"'
 HF_TOKEN=wrong "$G4_BIN" pull acme/gated-it --quiet >/dev/null 2>"$TMP/err"; rc=$?
-check "gated repo with a wrong token: exit 1, HTTP 403 ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "403" "$TMP/err"
+check "gated repo with a wrong token: exit 1, HTTP 403 ($(cat "$TMP/err"))" eval '[ $rc = 1 ] && grep -q "403" "$TMP/err"'
 hubctl "_control?reset=1" >/dev/null
 HF_TOKEN=secret-token "$G4_BIN" pull acme/gated-it --quiet >/dev/null 2>"$TMP/err"; rc=$?
 check "gated repo with HF_TOKEN ($(cat "$TMP/err"))" [ $rc = 0 ]
 check "the token goes to the endpoint" grep -q '"/acme/gated-it/resolve/.*"auth": "Bearer secret-token"' <(hubctl _log)
-check "the token never goes to the CDN host" [ "$(hubctl _log | grep '"/cdn/' | grep -c Bearer)" = 0 ] && hubctl _log | grep -q '"/cdn/acme/gated-it'
+token_stays_home() { [ "$(hubctl _log | grep '"/cdn/' | grep -c Bearer)" = 0 ] && hubctl _log | grep -q '"/cdn/acme/gated-it'; }
+check "the token never goes to the CDN host" token_stays_home
 mkdir -p "$HF_HOME" && echo "secret-token" >"$HF_HOME/token"
 HF_HUB_CACHE=$TMP/cache2 "$G4_BIN" pull acme/gated-it --quiet >/dev/null 2>"$TMP/err"; rc=$?
 check "the token file \$HF_HOME/token ($(cat "$TMP/err"))" [ $rc = 0 ]
 rm "$HF_HOME/token"
 
 "$G4_BIN" pull acme/no-such-model --quiet >/dev/null 2>"$TMP/err"; rc=$?
-check "404: no such model ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "no such model" "$TMP/err"
+check "404: no such model ($(cat "$TMP/err"))" eval '[ $rc = 1 ] && grep -q "no such model" "$TMP/err"'
 "$G4_BIN" pull acme/tiny-it --revision v9 --quiet >/dev/null 2>"$TMP/err"; rc=$?
-check "404: no such revision ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "revision 'v9'" "$TMP/err"
+no_revision() { [ $rc = 1 ] && grep -q "revision 'v9'" "$TMP/err"; }
+check "404: no such revision ($(cat "$TMP/err"))" no_revision
 "$G4_BIN" pull "not an id" >/dev/null 2>"$TMP/err"; rc=$?
-check "a bad id is refused ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "not a model id" "$TMP/err"
+check "a bad id is refused ($(cat "$TMP/err"))" eval '[ $rc = 1 ] && grep -q "not a model id" "$TMP/err"'
 
 # offline: the cache alone
 want=$TINY/snapshots/$(commit_of acme/tiny-it)
 hubctl "_control?reset=1" >/dev/null
 out=$(HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-it --quiet 2>"$TMP/err"); rc=$?
-check "HF_HUB_OFFLINE=1 resolves through refs/main ($(cat "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$want" ]
+check "HF_HUB_OFFLINE=1 resolves through refs/main ($(cat "$TMP/err"))" eval '[ $rc = 0 ] && [ "$out" = "$want" ]'
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-GGUF:Q8_0 --quiet >/dev/null 2>&1
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-sharded --quiet >/dev/null 2>&1
 check "HF_HUB_OFFLINE=1 never touches the network" [ -z "$(hubctl _log | grep -v _log)" ]
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/other --quiet >/dev/null 2>"$TMP/err"; rc=$?
 check "HF_HUB_OFFLINE=1 with an uncached id: one line, exit 1 ($(cat "$TMP/err"))" \
-    [ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "not in the cache" "$TMP/err"
+    eval '[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "not in the cache" "$TMP/err"'
 
 # the hub is down
 kill $HUB_PID; wait $HUB_PID 2>/dev/null; HUB_PID=
 HF_HUB_CACHE=$TMP/empty "$G4_BIN" pull acme/tiny-it >/dev/null 2>"$TMP/err"; rc=$?
 check "hub down, nothing cached: one line, exit 1 ($(cat "$TMP/err"))" \
-    [ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "cannot reach $HF_ENDPOINT: .*; cached files: none" "$TMP/err"
+    eval '[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "cannot reach $HF_ENDPOINT: .*; cached files: none" "$TMP/err"'
 out=$("$G4_BIN" -m acme/tiny-it -p hi -n 4 --temp 0 2>"$TMP/err"); rc=$?
-check "hub down, cached: -m ID still runs from the cache ($(tail -c 300 "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$tiny_answer" ]
+check "hub down, cached: -m ID still runs from the cache ($(tail -c 300 "$TMP/err"))" eval 'answered $rc && [ "$out" = "$tiny_answer" ]'
 HF_HUB_OFFLINE=1 "$G4_BIN" -m acme/tiny-it -p hi -n 4 --temp 0 >/dev/null 2>"$TMP/err"; rc=$?
-check "HF_HUB_OFFLINE=1 -m ID runs ($(cat "$TMP/err"))" [ $rc = 0 ]
+check "HF_HUB_OFFLINE=1 -m ID runs ($(cat "$TMP/err"))" answered $rc
 finish
