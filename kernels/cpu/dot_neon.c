@@ -48,7 +48,13 @@
 /* ---- integer helpers ----------------------------------------------------------------- */
 
 SDOT_TARGET static inline int32x4_t dot_i8_sdot(int32x4_t acc, int8x16_t x, int8x16_t y) {
+#if defined(__clang__) && !defined(__ARM_FEATURE_DOTPROD) && __clang_major__ < 17
+    /* older clangs declare vdotq_s32 only for builds that target the extension */
+    __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(x), "w"(y));
+    return acc;
+#else
     return vdotq_s32(acc, x, y);
+#endif
 }
 
 /* acc plus the 16 products x*y, summed into the 4 lanes (which lane gets which
