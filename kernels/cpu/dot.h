@@ -8,9 +8,10 @@
  *   Q2_K .. Q6_K      Q8_K         sum over super-blocks, integer sub-block sums
  *   BF16, F16         F32          sum of w*x (the activation row is copied)
  *
- * Three implementations: dot_scalar.c (portable; also the tests' oracle),
- * dot_avx2.c (AVX2+FMA+F16C) and dot_avx512.c (AVX-512 with VNNI), the SIMD
- * ones compiled per function and chosen at run time. The matmul looks a
+ * Four implementations: dot_scalar.c (portable; also the tests' oracle),
+ * dot_avx2.c (AVX2+FMA+F16C), dot_avx512.c (AVX-512 with VNNI) and dot_neon.c
+ * (AArch64, SDOT where present), the SIMD ones compiled per function and
+ * chosen at run time. The matmul looks a
  * kernel up once per weight matrix:
  *
  *   const g4k_dot_kernel *k = g4k_dot_for(w->type);
@@ -62,6 +63,10 @@ const g4k_dot_kernel *g4k_dot_avx2(enum g4_type weight_type);
  * the OS does not save the ZMM registers), the build is not for x86-64, or the
  * type has no AVX-512 kernel. Tests and benchmarks. */
 const g4k_dot_kernel *g4k_dot_avx512(enum g4_type weight_type);
+
+/* The AArch64 NEON kernel (SDOT where the CPU has it), or NULL when the build is
+ * not for AArch64 or the type has no NEON kernel (Q8_0_R16). Tests and benchmarks. */
+const g4k_dot_kernel *g4k_dot_neon(enum g4_type weight_type);
 
 /* ---- block layouts (ggml-common.h; the same as engine/model/quant*.c) ---------- */
 

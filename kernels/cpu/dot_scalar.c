@@ -1,6 +1,6 @@
 /* dot_scalar.c: portable dot products of a weight row with an activation row in
  * ggml's vec_dot_type (see dot.h), the activation converters, and the run-time
- * choice between these and the SIMD kernels (dot_avx2.c, dot_avx512.c).
+ * choice between these and the SIMD kernels (dot_avx2.c, dot_avx512.c, dot_neon.c).
  *
  * The quantized kernels follow ggml's generic ggml_vec_dot_*_q8_* code: every
  * block's (or sub-block's) sum of q_w*q_a is computed exactly in integers and
@@ -372,6 +372,7 @@ const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type) {
 const g4k_dot_kernel *g4k_dot_for(enum g4_type weight_type) {
     const g4k_dot_kernel *k = g4k_dot_avx512(weight_type);
     if (!k) k = g4k_dot_avx2(weight_type);
+    if (!k) k = g4k_dot_neon(weight_type);
     return k ? k : g4k_dot_scalar(weight_type);
 }
 
