@@ -2,29 +2,19 @@
  * lines, quoted values with escapes, and each key's type and range from one
  * table. */
 #include "config/config.h"
+#include "util/errmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* ---- the keys ------------------------------------------------------------------- */
 
@@ -74,8 +64,8 @@ int config_default_path(char *buf, size_t size, char *err, size_t err_size) {
     int n;
     if (xdg && xdg[0] == '/') n = snprintf(buf, size, "%s/gemma4/config", xdg);
     else if (home && *home) n = snprintf(buf, size, "%s/.config/gemma4/config", home);
-    else return fail(err, err_size, "cannot place the config file: set HOME or XDG_CONFIG_HOME");
-    if (n < 0 || (size_t)n >= size) return fail(err, err_size, "the config file path is too long");
+    else return errmsg(err, err_size, "cannot place the config file: set HOME or XDG_CONFIG_HOME");
+    if (n < 0 || (size_t)n >= size) return errmsg(err, err_size, "the config file path is too long");
     return 0;
 }
 
@@ -126,35 +116,35 @@ static int set_value(config *c, const key_spec *k, const char *value, bool quote
     case KIND_MODEL:
     case KIND_THEME:
     case KIND_TEXT:
-        if (k->kind == KIND_MODEL && !*value) return fail(err, err_size, "model cannot be empty");
+        if (k->kind == KIND_MODEL && !*value) return errmsg(err, err_size, "model cannot be empty");
         if (k->kind == KIND_THEME && !theme_name_ok(value))
-            return fail(err, err_size, "theme must be a name of 1 to 64 letters, digits, '-' or '_', not '%.80s'", value);
-        if (!(*(char **)field = strdup(value))) return fail(err, err_size, "out of memory");
+            return errmsg(err, err_size, "theme must be a name of 1 to 64 letters, digits, '-' or '_', not '%.80s'", value);
+        if (!(*(char **)field = strdup(value))) return errmsg(err, err_size, "out of memory");
         return 0;
     case KIND_REAL:
         if (quoted || parse_real(value, &rv) || !(rv >= k->lo && rv <= k->hi))
-            return fail(err, err_size, "%s must be a number in [%g, %g], not '%.80s'", k->name, k->lo, k->hi, value);
+            return errmsg(err, err_size, "%s must be a number in [%g, %g], not '%.80s'", k->name, k->lo, k->hi, value);
         *(double *)field = rv;
         return 0;
     case KIND_INT:
         if (quoted || parse_int(value, (long long)k->lo, (long long)k->hi, &iv))
-            return fail(err, err_size, "%s must be an integer in [%lld, %lld], not '%.80s'", k->name,
+            return errmsg(err, err_size, "%s must be an integer in [%lld, %lld], not '%.80s'", k->name,
                         (long long)k->lo, (long long)k->hi, value);
         *(int *)field = (int)iv;
         return 0;
     case KIND_SEED:
         if (!quoted && !strcmp(value, "random")) iv = -1;
         else if (quoted || parse_int(value, 0, INT64_MAX, &iv))
-            return fail(err, err_size, "seed must be an integer in [0, 9223372036854775807] or random, not '%.80s'", value);
+            return errmsg(err, err_size, "seed must be an integer in [0, 9223372036854775807] or random, not '%.80s'", value);
         *(int64_t *)field = iv;
         return 0;
     case KIND_SWITCH:
         if (!quoted && (!strcmp(value, "on") || !strcmp(value, "true"))) *(int *)field = 1;
         else if (!quoted && (!strcmp(value, "off") || !strcmp(value, "false"))) *(int *)field = 0;
-        else return fail(err, err_size, "%s must be on, off, true or false, not '%.80s'", k->name, value);
+        else return errmsg(err, err_size, "%s must be on, off, true or false, not '%.80s'", k->name, value);
         return 0;
     }
-    return fail(err, err_size, "internal error: key kind");
+    return errmsg(err, err_size, "internal error: key kind");
 }
 
 /* ---- lines ----------------------------------------------------------------------------- */
@@ -171,10 +161,10 @@ static int read_value(const char *p, char *out, bool *quoted, char *err, size_t 
         for (const char *q = p; *q && !(*q == '#' && q > p && is_space(q[-1])); q++) out[n++] = *q;
         while (n && is_space(out[n - 1])) n--;
         out[n] = '\0';
-        return n ? 0 : fail(err, err_size, "no value after '=' (use \"\" for an empty text)");
+        return n ? 0 : errmsg(err, err_size, "no value after '=' (use \"\" for an empty text)");
     }
     for (p++;; p++) {
-        if (!*p) return fail(err, err_size, "the quoted value has no closing '\"'");
+        if (!*p) return errmsg(err, err_size, "the quoted value has no closing '\"'");
         if (*p == '"') break;
         if (*p != '\\') {
             out[n++] = *p;
@@ -185,13 +175,13 @@ static int read_value(const char *p, char *out, bool *quoted, char *err, size_t 
         case '\\': out[n++] = '\\'; break;
         case 'n': out[n++] = '\n'; break;
         case 't': out[n++] = '\t'; break;
-        case '\0': return fail(err, err_size, "the quoted value has no closing '\"'");
-        default: return fail(err, err_size, "unknown escape '\\%c' (use \\\", \\\\, \\n or \\t)", *p);
+        case '\0': return errmsg(err, err_size, "the quoted value has no closing '\"'");
+        default: return errmsg(err, err_size, "unknown escape '\\%c' (use \\\", \\\\, \\n or \\t)", *p);
         }
     }
     out[n] = '\0';
     for (p++; is_space(*p); p++) {}
-    if (*p && *p != '#') return fail(err, err_size, "unexpected text after the closing '\"'");
+    if (*p && *p != '#') return errmsg(err, err_size, "unexpected text after the closing '\"'");
     return 0;
 }
 
@@ -227,18 +217,18 @@ static int parse_line(config *c, char *line, int lineno, int set_at[N_KEYS], cha
     while ((*p >= 'a' && *p <= 'z') || *p == '_') p++;
     size_t key_len = (size_t)(p - key);
     while (is_space(*p)) p++;
-    if (key_len == 0 || *p != '=') return fail(err, err_size, "expected 'key = value'");
+    if (key_len == 0 || *p != '=') return errmsg(err, err_size, "expected 'key = value'");
     key[key_len] = '\0';
     const key_spec *k = NULL;
     for (size_t i = 0; i < N_KEYS && !k; i++)
         if (!strcmp(keys[i].name, key)) k = &keys[i];
-    if (!k) return fail(err, err_size, "unknown key '%.60s'", key);
+    if (!k) return errmsg(err, err_size, "unknown key '%.60s'", key);
     int *seen = &set_at[k - keys];
-    if (*seen) return fail(err, err_size, "%s is already set on line %d", k->name, *seen);
+    if (*seen) return errmsg(err, err_size, "%s is already set on line %d", k->name, *seen);
     for (p++; is_space(*p); p++) {}
     char *value = malloc(strlen(p) + 1);
     bool quoted;
-    if (!value) return fail(err, err_size, "out of memory");
+    if (!value) return errmsg(err, err_size, "out of memory");
     int rc = read_value(p, value, &quoted, err, err_size);
     if (!rc) rc = set_value(c, k, value, quoted, err, err_size);
     free(value);
@@ -249,12 +239,12 @@ static int parse_line(config *c, char *line, int lineno, int set_at[N_KEYS], cha
 int config_parse(config *c, const char *text, size_t len, const char *origin, char *err, size_t err_size) {
     if (!origin) origin = "config";
     if (len > CONFIG_FILE_MAX)
-        return fail(err, err_size, "%s: %zu bytes is over the %zu KiB a config file may have", origin, len,
+        return errmsg(err, err_size, "%s: %zu bytes is over the %zu KiB a config file may have", origin, len,
                     CONFIG_FILE_MAX >> 10);
-    if (memchr(text, '\0', len)) return fail(err, err_size, "%s: contains a NUL byte; it is not a text file", origin);
-    if (!valid_utf8((const unsigned char *)text, len)) return fail(err, err_size, "%s: is not valid UTF-8", origin);
+    if (memchr(text, '\0', len)) return errmsg(err, err_size, "%s: contains a NUL byte; it is not a text file", origin);
+    if (!valid_utf8((const unsigned char *)text, len)) return errmsg(err, err_size, "%s: is not valid UTF-8", origin);
     char *copy = malloc(len + 1);
-    if (!copy) return fail(err, err_size, "%s: out of memory", origin);
+    if (!copy) return errmsg(err, err_size, "%s: out of memory", origin);
     memcpy(copy, text, len);
     copy[len] = '\0';
     config parsed;
@@ -265,7 +255,7 @@ int config_parse(config *c, const char *text, size_t len, const char *origin, ch
         char *nl = strchr(line, '\n');
         if (nl) *nl = '\0';
         if (parse_line(&parsed, line, lineno, set_at, why, sizeof why)) {
-            rc = fail(err, err_size, "%s:%d: %s", origin, lineno, why);
+            rc = errmsg(err, err_size, "%s:%d: %s", origin, lineno, why);
             break;
         }
         line = nl ? nl + 1 : NULL;
@@ -287,20 +277,20 @@ int config_load(config *c, const char *path, char *err, size_t err_size) {
             config_free(c);
             return 0;
         }
-        return fail(err, err_size, "%s: %s", path, strerror(errno));
+        return errmsg(err, err_size, "%s: %s", path, strerror(errno));
     }
     struct stat st;
     char *data = NULL;
     int rc = -1;
     if (fstat(fd, &st) != 0) {
-        fail(err, err_size, "%s: %s", path, strerror(errno));
+        errmsg(err, err_size, "%s: %s", path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        fail(err, err_size, "%s: not a regular file", path);
+        errmsg(err, err_size, "%s: not a regular file", path);
     } else if ((uintmax_t)st.st_size > CONFIG_FILE_MAX) {
-        fail(err, err_size, "%s: %jd bytes is over the %zu KiB a config file may have", path, (intmax_t)st.st_size,
+        errmsg(err, err_size, "%s: %jd bytes is over the %zu KiB a config file may have", path, (intmax_t)st.st_size,
              CONFIG_FILE_MAX >> 10);
     } else if (!(data = malloc((size_t)st.st_size + 1))) {
-        fail(err, err_size, "%s: out of memory", path);
+        errmsg(err, err_size, "%s: out of memory", path);
     } else {
         size_t got = 0, want = (size_t)st.st_size;
         ssize_t r = 1;
@@ -309,7 +299,7 @@ int config_load(config *c, const char *path, char *err, size_t err_size) {
             if (r < 0) break;
             got += (size_t)r;
         }
-        if (r < 0) fail(err, err_size, "%s: %s", path, strerror(errno));
+        if (r < 0) errmsg(err, err_size, "%s: %s", path, strerror(errno));
         else rc = config_parse(c, data, got, path, err, err_size);
     }
     free(data);

@@ -2,24 +2,14 @@
  * (sessions/README.md), and the message helpers the UI uses. Files, directories
  * and names are in session_store.c. */
 #include "session/session.h"
+#include "util/errmsg.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- errors and small helpers ----------------------------------------------- */
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
@@ -94,7 +84,7 @@ session *session_new(const char *name, const char *model, char *err, size_t err_
     session *s = session_alloc();
     if (!s || !(s->model = strdup(model ? model : ""))) {
         session_free(s);
-        fail(err, err_size, "out of memory creating session '%s'", name);
+        errmsg(err, err_size, "out of memory creating session '%s'", name);
         return NULL;
     }
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -133,8 +123,8 @@ int session_set_system(session *s, const char *system) {
 static int check_string(const json_t *obj, const char *key, bool required, const char *where,
                         char *err, size_t err_size) {
     const json_t *v = json_object_get(obj, key);
-    if (!v) return required ? fail(err, err_size, "%s has no \"%s\"", where, key) : 0;
-    if (!json_is_string(v)) return fail(err, err_size, "%s.%s must be a string", where, key);
+    if (!v) return required ? errmsg(err, err_size, "%s has no \"%s\"", where, key) : 0;
+    if (!json_is_string(v)) return errmsg(err, err_size, "%s.%s must be a string", where, key);
     return 0;
 }
 
@@ -142,7 +132,7 @@ static int check_count(const json_t *obj, const char *key, const char *where, ch
     const json_t *v = json_object_get(obj, key);
     if (!v) return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return fail(err, err_size, "%s.%s must be a non-negative integer", where, key);
+        return errmsg(err, err_size, "%s.%s must be a non-negative integer", where, key);
     return 0;
 }
 
@@ -150,12 +140,12 @@ static int check_seconds(const json_t *obj, const char *key, const char *where, 
     const json_t *v = json_object_get(obj, key);
     if (!v) return 0;
     if (!json_is_number(v) || !(json_number_value(v) >= 0) || !isfinite(json_number_value(v)))
-        return fail(err, err_size, "%s.%s must be a non-negative number", where, key);
+        return errmsg(err, err_size, "%s.%s must be a non-negative number", where, key);
     return 0;
 }
 
 static int check_stats(const json_t *st, const char *where, char *err, size_t err_size) {
-    if (!json_is_object(st)) return fail(err, err_size, "%s must be an object", where);
+    if (!json_is_object(st)) return errmsg(err, err_size, "%s must be an object", where);
     if (check_count(st, "prompt_tokens", where, err, err_size) ||
         check_count(st, "completion_tokens", where, err, err_size) ||
         check_seconds(st, "thinking_seconds", where, err, err_size) ||
@@ -167,20 +157,20 @@ static int check_stats(const json_t *st, const char *where, char *err, size_t er
 }
 
 static int check_tool_calls(const json_t *calls, const char *where, char *err, size_t err_size) {
-    if (!json_is_array(calls)) return fail(err, err_size, "%s must be an array", where);
+    if (!json_is_array(calls)) return errmsg(err, err_size, "%s must be an array", where);
     size_t i;
     const json_t *call;
     char at[160], fn_at[192];
     json_array_foreach(calls, i, call) {
         snprintf(at, sizeof at, "%s[%zu]", where, i);
-        if (!json_is_object(call)) return fail(err, err_size, "%s must be an object", at);
+        if (!json_is_object(call)) return errmsg(err, err_size, "%s must be an object", at);
         if (check_string(call, "id", true, at, err, err_size)) return -1;
         const json_t *type = json_object_get(call, "type");
         if (!json_is_string(type) || strcmp(json_string_value(type), "function"))
-            return fail(err, err_size, "%s.type must be \"function\"", at);
+            return errmsg(err, err_size, "%s.type must be \"function\"", at);
         const json_t *fn = json_object_get(call, "function");
         snprintf(fn_at, sizeof fn_at, "%s.function", at);
-        if (!json_is_object(fn)) return fail(err, err_size, "%s must be an object", fn_at);
+        if (!json_is_object(fn)) return errmsg(err, err_size, "%s must be an object", fn_at);
         if (check_string(fn, "name", true, fn_at, err, err_size) ||
             check_string(fn, "arguments", true, fn_at, err, err_size))
             return -1;
@@ -192,30 +182,30 @@ static int check_tool_calls(const json_t *calls, const char *where, char *err, s
 static int check_parts(const json_t *content, const char *where, char *err, size_t err_size) {
     if (json_is_string(content)) return 0;
     if (!json_is_array(content))
-        return fail(err, err_size, "%s.content must be a string or an array of parts", where);
+        return errmsg(err, err_size, "%s.content must be a string or an array of parts", where);
     size_t i;
     const json_t *part;
     json_array_foreach(content, i, part) {
         if (!json_is_object(part) || !json_is_string(json_object_get(part, "type")))
-            return fail(err, err_size, "%s.content[%zu] must be an object with a string \"type\"", where, i);
+            return errmsg(err, err_size, "%s.content[%zu] must be an object with a string \"type\"", where, i);
     }
     return 0;
 }
 
 int session_message_check(const json_t *msg, const char *where, char *err, size_t err_size) {
     if (!where) where = "message";
-    if (!json_is_object(msg)) return fail(err, err_size, "%s must be an object", where);
+    if (!json_is_object(msg)) return errmsg(err, err_size, "%s must be an object", where);
     const json_t *role = json_object_get(msg, "role");
-    if (!json_is_string(role)) return fail(err, err_size, "%s.role must be a string", where);
+    if (!json_is_string(role)) return errmsg(err, err_size, "%s.role must be a string", where);
     const char *r = json_string_value(role);
     const json_t *content = json_object_get(msg, "content");
     char at[128];
-    if (!content) return fail(err, err_size, "%s has no \"content\"", where);
+    if (!content) return errmsg(err, err_size, "%s has no \"content\"", where);
     if (!strcmp(r, "user") || !strcmp(r, "system")) {
         if (check_parts(content, where, err, err_size)) return -1;
     } else if (!strcmp(r, "assistant")) {
         if (!json_is_string(content) && !json_is_null(content))
-            return fail(err, err_size, "%s.content must be a string or null", where);
+            return errmsg(err, err_size, "%s.content must be a string or null", where);
         if (check_string(msg, "reasoning", false, where, err, err_size)) return -1;
         const json_t *calls = json_object_get(msg, "tool_calls");
         snprintf(at, sizeof at, "%s.tool_calls", where);
@@ -224,20 +214,20 @@ int session_message_check(const json_t *msg, const char *where, char *err, size_
         snprintf(at, sizeof at, "%s.stats", where);
         if (stats && check_stats(stats, at, err, err_size)) return -1;
     } else if (!strcmp(r, "tool")) {
-        if (!json_is_string(content)) return fail(err, err_size, "%s.content must be a string", where);
+        if (!json_is_string(content)) return errmsg(err, err_size, "%s.content must be a string", where);
         if (check_string(msg, "tool_call_id", true, where, err, err_size) ||
             check_string(msg, "name", false, where, err, err_size))
             return -1;
     } else {
-        return fail(err, err_size, "%s.role must be \"user\", \"assistant\", \"tool\" or \"system\", not \"%.40s\"",
+        return errmsg(err, err_size, "%s.role must be \"user\", \"assistant\", \"tool\" or \"system\", not \"%.40s\"",
                     where, r);
     }
     if (strcmp(r, "assistant") && json_object_get(msg, "tool_calls"))
-        return fail(err, err_size, "%s: only assistant messages carry \"tool_calls\"", where);
+        return errmsg(err, err_size, "%s: only assistant messages carry \"tool_calls\"", where);
     const json_t *t = json_object_get(msg, "time");
     time_t ignored;
     if (t && (!json_is_string(t) || parse_time(json_string_value(t), &ignored)))
-        return fail(err, err_size, "%s.time must be an RFC 3339 UTC time like \"2026-11-28T21:35:01Z\"", where);
+        return errmsg(err, err_size, "%s.time must be an RFC 3339 UTC time like \"2026-11-28T21:35:01Z\"", where);
     return 0;
 }
 
@@ -248,7 +238,7 @@ static int read_real(const json_t *settings, const char *key, double lo, double 
     if (!v || json_is_null(v)) return 0;
     double x = json_number_value(v);
     if (!json_is_number(v) || !(x >= lo && x <= hi))
-        return fail(err, err_size, "settings.%s must be a number in [%g, %g] or null", key, lo, hi);
+        return errmsg(err, err_size, "settings.%s must be a number in [%g, %g] or null", key, lo, hi);
     *out = x;
     return 0;
 }
@@ -258,7 +248,7 @@ static int read_int(const json_t *settings, const char *key, int64_t lo, int64_t
     const json_t *v = json_object_get(settings, key);
     if (!v || json_is_null(v)) return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return fail(err, err_size, "settings.%s must be an integer in [%lld, %lld] or null", key,
+        return errmsg(err, err_size, "settings.%s must be an integer in [%lld, %lld] or null", key,
                     (long long)lo, (long long)hi);
     *out = json_integer_value(v);
     return 0;
@@ -287,7 +277,7 @@ static int keep_unknown(json_t *to, const json_t *from, const char *const *keys)
 
 static int read_settings(session *s, const json_t *st, char *err, size_t err_size) {
     if (!st || json_is_null(st)) return 0;
-    if (!json_is_object(st)) return fail(err, err_size, "settings must be an object");
+    if (!json_is_object(st)) return errmsg(err, err_size, "settings must be an object");
     session_settings *o = &s->settings;
     if (read_real(st, "temperature", 0, 100, &o->temperature, err, err_size) ||
         read_real(st, "top_p", 0.001, 1, &o->top_p, err, err_size) ||
@@ -298,52 +288,52 @@ static int read_settings(session *s, const json_t *st, char *err, size_t err_siz
         return -1;
     const json_t *think = json_object_get(st, "think");
     if (think && !json_is_null(think)) {
-        if (!json_is_boolean(think)) return fail(err, err_size, "settings.think must be true, false or null");
+        if (!json_is_boolean(think)) return errmsg(err, err_size, "settings.think must be true, false or null");
         o->think = json_is_true(think);
     }
-    if (keep_unknown(s->settings_extra, st, settings_keys)) return fail(err, err_size, "out of memory");
+    if (keep_unknown(s->settings_extra, st, settings_keys)) return errmsg(err, err_size, "out of memory");
     return 0;
 }
 
 static int read_time(const json_t *root, const char *key, time_t *out, char *err, size_t err_size) {
     const json_t *v = json_object_get(root, key);
     if (!json_is_string(v) || parse_time(json_string_value(v), out))
-        return fail(err, err_size, "\"%s\" must be an RFC 3339 UTC time like \"2026-11-28T21:35:01Z\"", key);
+        return errmsg(err, err_size, "\"%s\" must be an RFC 3339 UTC time like \"2026-11-28T21:35:01Z\"", key);
     return 0;
 }
 
 /* Fills S from ROOT; -1 with the problem (without the origin) in err. */
 static int from_json(session *s, const json_t *root, char *err, size_t err_size) {
-    if (!json_is_object(root)) return fail(err, err_size, "not a gemma4 session (the document is not a JSON object)");
+    if (!json_is_object(root)) return errmsg(err, err_size, "not a gemma4 session (the document is not a JSON object)");
     const json_t *format = json_object_get(root, "format");
     if (!json_is_string(format) || strcmp(json_string_value(format), SESSION_FORMAT))
-        return fail(err, err_size, "not a gemma4 session (no \"format\": \"%s\")", SESSION_FORMAT);
+        return errmsg(err, err_size, "not a gemma4 session (no \"format\": \"%s\")", SESSION_FORMAT);
     const json_t *version = json_object_get(root, "version");
     if (!json_is_integer(version) || json_integer_value(version) < 1)
-        return fail(err, err_size, "\"version\" must be a positive integer");
+        return errmsg(err, err_size, "\"version\" must be a positive integer");
     if (json_integer_value(version) > SESSION_VERSION)
-        return fail(err, err_size, "session format version %lld is newer than this gemma4 reads (%d); upgrade gemma4",
+        return errmsg(err, err_size, "session format version %lld is newer than this gemma4 reads (%d); upgrade gemma4",
                     (long long)json_integer_value(version), SESSION_VERSION);
     const json_t *name = json_object_get(root, "name");
-    if (!json_is_string(name)) return fail(err, err_size, "\"name\" must be a string");
+    if (!json_is_string(name)) return errmsg(err, err_size, "\"name\" must be a string");
     char why[160];
     if (session_name_check(json_string_value(name), why, sizeof why))
-        return fail(err, err_size, "\"name\": %s", why);
+        return errmsg(err, err_size, "\"name\": %s", why);
     snprintf(s->name, sizeof s->name, "%s", json_string_value(name));
     if (read_time(root, "created", &s->created, err, err_size) ||
         read_time(root, "updated", &s->updated, err, err_size))
         return -1;
     const json_t *model = json_object_get(root, "model");
-    if (!json_is_string(model)) return fail(err, err_size, "\"model\" must be a string");
+    if (!json_is_string(model)) return errmsg(err, err_size, "\"model\" must be a string");
     const json_t *system = json_object_get(root, "system");
     if (system && !json_is_null(system) && !json_is_string(system))
-        return fail(err, err_size, "\"system\" must be a string or null");
+        return errmsg(err, err_size, "\"system\" must be a string or null");
     if (session_set_model(s, json_string_value(model)) ||
         session_set_system(s, json_is_string(system) ? json_string_value(system) : NULL))
-        return fail(err, err_size, "out of memory");
+        return errmsg(err, err_size, "out of memory");
     if (read_settings(s, json_object_get(root, "settings"), err, err_size)) return -1;
     json_t *messages = json_object_get(root, "messages");
-    if (!json_is_array(messages)) return fail(err, err_size, "\"messages\" must be an array");
+    if (!json_is_array(messages)) return errmsg(err, err_size, "\"messages\" must be an array");
     size_t i;
     json_t *msg;
     char where[48];
@@ -353,21 +343,21 @@ static int from_json(session *s, const json_t *root, char *err, size_t err_size)
     }
     json_decref(s->messages);
     s->messages = json_incref(messages);
-    if (keep_unknown(s->extra, root, top_keys)) return fail(err, err_size, "out of memory");
+    if (keep_unknown(s->extra, root, top_keys)) return errmsg(err, err_size, "out of memory");
     return 0;
 }
 
 session *session_load_bytes(const char *data, size_t size, const char *origin, char *err, size_t err_size) {
     if (!origin) origin = "session";
     if (size > SESSION_FILE_MAX) {
-        fail(err, err_size, "%s: %zu bytes is over the %zu MiB a session may have", origin, size,
+        errmsg(err, err_size, "%s: %zu bytes is over the %zu MiB a session may have", origin, size,
              SESSION_FILE_MAX >> 20);
         return NULL;
     }
     json_error_t jerr;
     json_t *root = json_loadb(data, size, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        fail(err, err_size, "%s: not valid JSON (line %d, column %d: %s)", origin, jerr.line, jerr.column, jerr.text);
+        errmsg(err, err_size, "%s: not valid JSON (line %d, column %d: %s)", origin, jerr.line, jerr.column, jerr.text);
         return NULL;
     }
     session *s = session_alloc();
@@ -379,7 +369,7 @@ session *session_load_bytes(const char *data, size_t size, const char *origin, c
         s = NULL;
     }
     json_decref(root);
-    if (!s) fail(err, err_size, "%s: %s", origin, why);
+    if (!s) errmsg(err, err_size, "%s: %s", origin, why);
     return s;
 }
 
@@ -445,7 +435,7 @@ int session_append(session *s, json_t *msg, char *err, size_t err_size) {
         json_decref(msg);
         return -1;
     }
-    if (json_array_append_new(s->messages, msg)) return fail(err, err_size, "out of memory");
+    if (json_array_append_new(s->messages, msg)) return errmsg(err, err_size, "out of memory");
     s->updated = time(NULL);
     return 0;
 }
@@ -454,7 +444,7 @@ int session_replace_last_assistant(session *s, json_t *msg, char *err, size_t er
     const char *role = json_string_value(json_object_get(msg, "role"));
     if (!role || strcmp(role, "assistant")) {
         json_decref(msg);
-        return fail(err, err_size, "session_replace_last_assistant takes an assistant message");
+        return errmsg(err, err_size, "session_replace_last_assistant takes an assistant message");
     }
     size_t n = json_array_size(s->messages);
     const char *last = n ? json_string_value(json_object_get(json_array_get(s->messages, n - 1), "role")) : NULL;
@@ -463,7 +453,7 @@ int session_replace_last_assistant(session *s, json_t *msg, char *err, size_t er
         json_decref(msg);
         return -1;
     }
-    if (json_array_set_new(s->messages, n - 1, msg)) return fail(err, err_size, "out of memory");
+    if (json_array_set_new(s->messages, n - 1, msg)) return errmsg(err, err_size, "out of memory");
     s->updated = time(NULL);
     return 0;
 }

@@ -3,26 +3,16 @@
  * cannot read as a session, listing and deleting. The document itself is in
  * session.c. */
 #include "session/session.h"
+#include "util/errmsg.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* ---- names and paths ------------------------------------------------------------ */
 
@@ -45,20 +35,20 @@ static size_t utf8_char(const unsigned char *s, size_t n) {
 }
 
 int session_name_check(const char *name, char *err, size_t err_size) {
-    if (!name || !*name) return fail(err, err_size, "a session name cannot be empty");
+    if (!name || !*name) return errmsg(err, err_size, "a session name cannot be empty");
     size_t n = strlen(name);
     if (n > SESSION_NAME_MAX)
-        return fail(err, err_size, "session name '%.40s...' is %zu bytes; at most %d are allowed", name, n,
+        return errmsg(err, err_size, "session name '%.40s...' is %zu bytes; at most %d are allowed", name, n,
                     SESSION_NAME_MAX);
-    if (name[0] == '.') return fail(err, err_size, "session name '%s' cannot start with '.'", name);
-    if (strchr(name, '/')) return fail(err, err_size, "session name '%s' cannot contain '/'", name);
-    if (strstr(name, "..")) return fail(err, err_size, "session name '%s' cannot contain '..'", name);
+    if (name[0] == '.') return errmsg(err, err_size, "session name '%s' cannot start with '.'", name);
+    if (strchr(name, '/')) return errmsg(err, err_size, "session name '%s' cannot contain '/'", name);
+    if (strstr(name, "..")) return errmsg(err, err_size, "session name '%s' cannot contain '..'", name);
     for (size_t i = 0; i < n;) {
         const unsigned char *p = (const unsigned char *)name + i;
         if (*p < 0x20 || *p == 0x7f)
-            return fail(err, err_size, "session name cannot contain control characters");
+            return errmsg(err, err_size, "session name cannot contain control characters");
         size_t k = utf8_char(p, n - i);
-        if (!k) return fail(err, err_size, "session name is not valid UTF-8");
+        if (!k) return errmsg(err, err_size, "session name is not valid UTF-8");
         i += k;
     }
     return 0;
@@ -74,8 +64,8 @@ int session_default_dir(char *buf, size_t size, char *err, size_t err_size) {
     int n;
     if (xdg && xdg[0] == '/') n = snprintf(buf, size, "%s/gemma4/sessions", xdg);
     else if (home && *home) n = snprintf(buf, size, "%s/.local/share/gemma4/sessions", home);
-    else return fail(err, err_size, "cannot place the sessions directory: set HOME or XDG_DATA_HOME");
-    if (n < 0 || (size_t)n >= size) return fail(err, err_size, "the sessions directory path is too long");
+    else return errmsg(err, err_size, "cannot place the sessions directory: set HOME or XDG_DATA_HOME");
+    if (n < 0 || (size_t)n >= size) return errmsg(err, err_size, "the sessions directory path is too long");
     return 0;
 }
 
@@ -113,20 +103,20 @@ session *session_load(const char *path, char *err, size_t err_size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0) {
-        fail(err, err_size, "%s: %s", path, strerror(errno));
+        errmsg(err, err_size, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *data = NULL;
     session *s = NULL;
     if (fstat(fd, &st) != 0) {
-        fail(err, err_size, "%s: %s", path, strerror(errno));
+        errmsg(err, err_size, "%s: %s", path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        fail(err, err_size, "%s: not a regular file", path);
+        errmsg(err, err_size, "%s: not a regular file", path);
     } else if ((uintmax_t)st.st_size > SESSION_FILE_MAX) {
-        fail(err, err_size, "%s: %jd bytes is over the %zu MiB a session may have", path, (intmax_t)st.st_size,
+        errmsg(err, err_size, "%s: %jd bytes is over the %zu MiB a session may have", path, (intmax_t)st.st_size,
              SESSION_FILE_MAX >> 20);
     } else if (!(data = malloc((size_t)st.st_size + 1))) {
-        fail(err, err_size, "%s: out of memory reading %jd bytes", path, (intmax_t)st.st_size);
+        errmsg(err, err_size, "%s: out of memory reading %jd bytes", path, (intmax_t)st.st_size);
     } else {
         size_t want = (size_t)st.st_size + 1, got = 0;  /* one more: notices a file still growing */
         ssize_t r = 0;
@@ -135,8 +125,8 @@ session *session_load(const char *path, char *err, size_t err_size) {
             if (r < 0) break;
             got += (size_t)r;
         }
-        if (r < 0) fail(err, err_size, "%s: %s", path, strerror(errno));
-        else if (got != (size_t)st.st_size) fail(err, err_size, "%s: the file changed while it was read", path);
+        if (r < 0) errmsg(err, err_size, "%s: %s", path, strerror(errno));
+        else if (got != (size_t)st.st_size) errmsg(err, err_size, "%s: the file changed while it was read", path);
         else if ((s = session_load_bytes(data, got, path, err, err_size))) remember_file(&s->file, &st);
     }
     free(data);
@@ -150,19 +140,19 @@ session *session_load(const char *path, char *err, size_t err_size) {
 static int make_dirs(const char *dir, char *err, size_t err_size) {
     char path[4096];
     size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path) return fail(err, err_size, "bad sessions directory '%s'", dir);
+    if (n == 0 || n >= sizeof path) return errmsg(err, err_size, "bad sessions directory '%s'", dir);
     memcpy(path, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (path[i] != '/' && path[i] != '\0') continue;
         char c = path[i];
         path[i] = '\0';
         if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return fail(err, err_size, "cannot create %s: %s", path, strerror(errno));
+            return errmsg(err, err_size, "cannot create %s: %s", path, strerror(errno));
         path[i] = c;
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fail(err, err_size, "%s is not a directory", dir);
+        return errmsg(err, err_size, "%s is not a directory", dir);
     return 0;
 }
 
@@ -181,14 +171,14 @@ static int write_all(int fd, const char *p, size_t n) {
 static int check_target(const session *s, const char *path, char *err, size_t err_size) {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : fail(err, err_size, "%s: %s", path, strerror(errno));
+        return errno == ENOENT ? 0 : errmsg(err, err_size, "%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(err, err_size, "%s exists and is not a regular file; not replacing it (choose another name)", path);
+        return errmsg(err, err_size, "%s exists and is not a regular file; not replacing it (choose another name)", path);
     if (same_file(&s->file, &st)) return 0;
     char why[512];
     session *old = session_load(path, why, sizeof why);
     if (!old)
-        return fail(err, err_size, "not replacing %s, which does not load as a gemma4 session (%s); move it away or choose another name",
+        return errmsg(err, err_size, "not replacing %s, which does not load as a gemma4 session (%s); move it away or choose another name",
                     path, why);
     session_free(old);
     return 0;
@@ -197,24 +187,24 @@ static int check_target(const session *s, const char *path, char *err, size_t er
 int session_save(session *s, const char *dir, char *err, size_t err_size) {
     char path[4096], tmp[4096 + 16];
     if (session_name_check(s->name, err, err_size)) return -1;
-    if (session_path(path, sizeof path, dir, s->name)) return fail(err, err_size, "session path too long");
+    if (session_path(path, sizeof path, dir, s->name)) return errmsg(err, err_size, "session path too long");
     if (make_dirs(dir, err, err_size) || check_target(s, path, err, err_size)) return -1;
 
     json_t *doc = session_to_json(s);
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
-    if (!text) return fail(err, err_size, "%s: out of memory writing the session", path);
+    if (!text) return errmsg(err, err_size, "%s: out of memory writing the session", path);
     size_t len = strlen(text);
     if (len + 1 > SESSION_FILE_MAX) {
         free(text);
-        return fail(err, err_size, "%s: the session would be over %zu MiB; start a new one", path,
+        return errmsg(err, err_size, "%s: the session would be over %zu MiB; start a new one", path,
                     SESSION_FILE_MAX >> 20);
     }
     snprintf(tmp, sizeof tmp, "%s/.%s.json.XXXXXX", dir, s->name);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         free(text);
-        return fail(err, err_size, "cannot write in %s: %s", dir, strerror(errno));
+        return errmsg(err, err_size, "cannot write in %s: %s", dir, strerror(errno));
     }
     int rc = write_all(fd, text, len) || write_all(fd, "\n", 1) || fsync(fd);
     int saved_errno = errno;
@@ -223,7 +213,7 @@ int session_save(session *s, const char *dir, char *err, size_t err_size) {
     if (!rc && rename(tmp, path) != 0) rc = -1, saved_errno = errno;
     if (rc) {
         unlink(tmp);
-        return fail(err, err_size, "%s: not saved: %s (the previous file is unchanged)", path, strerror(saved_errno));
+        return errmsg(err, err_size, "%s: not saved: %s (the previous file is unchanged)", path, strerror(saved_errno));
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -307,7 +297,7 @@ static int fill_info(session_info *info, const char *dir, const char *file) {
 ssize_t session_list(const char *dir, session_info **out, char *err, size_t err_size) {
     *out = NULL;
     DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : fail(err, err_size, "cannot list %s: %s", dir, strerror(errno));
+    if (!d) return errno == ENOENT ? 0 : errmsg(err, err_size, "cannot list %s: %s", dir, strerror(errno));
     session_info *list = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
@@ -326,7 +316,7 @@ ssize_t session_list(const char *dir, session_info **out, char *err, size_t err_
     closedir(d);
     if (rc) {
         session_list_free(list, n);
-        return fail(err, err_size, "out of memory listing %s", dir);
+        return errmsg(err, err_size, "out of memory listing %s", dir);
     }
     if (n) qsort(list, n, sizeof *list, compare_info);
     *out = list;
@@ -336,10 +326,10 @@ ssize_t session_list(const char *dir, session_info **out, char *err, size_t err_
 int session_delete(const char *dir, const char *name, char *err, size_t err_size) {
     char path[4096];
     if (session_name_check(name, err, err_size)) return -1;
-    if (session_path(path, sizeof path, dir, name)) return fail(err, err_size, "session path too long");
+    if (session_path(path, sizeof path, dir, name)) return errmsg(err, err_size, "session path too long");
     if (unlink(path) != 0) {
-        if (errno == ENOENT) return fail(err, err_size, "no session named '%s' in %s", name, dir);
-        return fail(err, err_size, "cannot delete %s: %s", path, strerror(errno));
+        if (errno == ENOENT) return errmsg(err, err_size, "no session named '%s' in %s", name, dir);
+        return errmsg(err, err_size, "cannot delete %s: %s", path, strerror(errno));
     }
     return 0;
 }

@@ -3,13 +3,13 @@
  * colours to the terminal's depth by CIE Lab distance, and applying a resolved
  * theme with ncurses. */
 #include "tui/theme.h"
+#include "util/errmsg.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,16 +21,6 @@
 extern const size_t g4_builtin_theme_count;
 extern const char *const g4_builtin_theme_names[];
 extern const char *const g4_builtin_theme_texts[];
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static const char *const role_names[THEME_ROLE_COUNT] = {
 #define THEME_ROLE_NAME(id, name) name,
@@ -108,19 +98,19 @@ static int parse_style(char *p, theme_style *st, char *err, size_t err_size) {
         for (size_t i = 0; i < sizeof attr_words / sizeof *attr_words; i++)
             if (!strcmp(w, attr_words[i].name)) bit = attr_words[i].bit;
         if (bit) {
-            if (!colors) return fail(err, err_size, "the foreground colour comes first, before '%s'", w);
+            if (!colors) return errmsg(err, err_size, "the foreground colour comes first, before '%s'", w);
             st->attrs |= bit;
             continue;
         }
         theme_color c;
         if (parse_color(w, &c))
-            return fail(err, err_size, "'%.40s' is not a colour (a name like red or bright-red, 0-255, #rrggbb, default) "
+            return errmsg(err, err_size, "'%.40s' is not a colour (a name like red or bright-red, 0-255, #rrggbb, default) "
                         "or an attribute (bold italic underline reverse dim)", w);
-        if (st->attrs) return fail(err, err_size, "colours come before the attributes ('%.40s')", w);
-        if (colors == 2) return fail(err, err_size, "'%.40s' is a third colour; give a foreground and a background at most", w);
+        if (st->attrs) return errmsg(err, err_size, "colours come before the attributes ('%.40s')", w);
+        if (colors == 2) return errmsg(err, err_size, "'%.40s' is a third colour; give a foreground and a background at most", w);
         *(colors++ ? &st->bg : &st->fg) = c;
     }
-    return colors ? 0 : fail(err, err_size, "no colour after '='");
+    return colors ? 0 : errmsg(err, err_size, "no colour after '='");
 }
 
 static bool name_ok(const char *s) {
@@ -140,15 +130,15 @@ static int parse_line(theme *t, char *line, int lineno, int set_at[THEME_ROLE_CO
     while (*p == ' ' || *p == '\t') p++;
     if (!*p || *p == '#') return 0;
     char *eq = strchr(p, '=');
-    if (!eq) return fail(err, err_size, "expected 'role = colour [background] [attributes]'");
+    if (!eq) return errmsg(err, err_size, "expected 'role = colour [background] [attributes]'");
     char *end = eq;
     while (end > p && (end[-1] == ' ' || end[-1] == '\t')) end--;
     *end = '\0';
     int role = -1;
     for (int i = 0; i < THEME_ROLE_COUNT && role < 0; i++)
         if (!strcmp(p, role_names[i])) role = i;
-    if (role < 0) return fail(err, err_size, "unknown role '%.40s'", p);
-    if (set_at[role]) return fail(err, err_size, "%s is already set on line %d", role_names[role], set_at[role]);
+    if (role < 0) return errmsg(err, err_size, "unknown role '%.40s'", p);
+    if (set_at[role]) return errmsg(err, err_size, "%s is already set on line %d", role_names[role], set_at[role]);
     /* a comment: '#' after a blank and before a blank or the end ("#rrggbb" is a colour) */
     for (char *hash = strchr(eq + 1, '#'); hash; hash = strchr(hash + 1, '#'))
         if ((hash[-1] == ' ' || hash[-1] == '\t') && (hash[1] == ' ' || hash[1] == '\t' || !hash[1])) {
@@ -164,11 +154,11 @@ int theme_parse(theme *out, const char *name, const char *text, size_t len, cons
                 char *err, size_t err_size) {
     if (!origin) origin = name ? name : "theme";
     if (len > THEME_FILE_MAX)
-        return fail(err, err_size, "%s: %zu bytes is over the %zu KiB a theme may have", origin, len,
+        return errmsg(err, err_size, "%s: %zu bytes is over the %zu KiB a theme may have", origin, len,
                     THEME_FILE_MAX >> 10);
-    if (memchr(text, '\0', len)) return fail(err, err_size, "%s: contains a NUL byte; it is not a text file", origin);
+    if (memchr(text, '\0', len)) return errmsg(err, err_size, "%s: contains a NUL byte; it is not a text file", origin);
     char *copy = malloc(len + 1);
-    if (!copy) return fail(err, err_size, "%s: out of memory", origin);
+    if (!copy) return errmsg(err, err_size, "%s: out of memory", origin);
     memcpy(copy, text, len);
     copy[len] = '\0';
     theme t;
@@ -180,7 +170,7 @@ int theme_parse(theme *out, const char *name, const char *text, size_t len, cons
         char *nl = strchr(line, '\n');
         if (nl) *nl = '\0';
         if (parse_line(&t, line, lineno, set_at, why, sizeof why)) {
-            rc = fail(err, err_size, "%s:%d: %s", origin, lineno, why);
+            rc = errmsg(err, err_size, "%s:%d: %s", origin, lineno, why);
             break;
         }
         line = nl ? nl + 1 : NULL;
@@ -203,8 +193,8 @@ int theme_user_dir(char *buf, size_t size, char *err, size_t err_size) {
     int n;
     if (xdg && xdg[0] == '/') n = snprintf(buf, size, "%s/gemma4/themes", xdg);
     else if (home && *home) n = snprintf(buf, size, "%s/.config/gemma4/themes", home);
-    else return fail(err, err_size, "cannot place the themes directory: set HOME or XDG_CONFIG_HOME");
-    if (n < 0 || (size_t)n >= size) return fail(err, err_size, "the themes directory path is too long");
+    else return errmsg(err, err_size, "cannot place the themes directory: set HOME or XDG_CONFIG_HOME");
+    if (n < 0 || (size_t)n >= size) return errmsg(err, err_size, "the themes directory path is too long");
     return 0;
 }
 
@@ -260,17 +250,17 @@ oom:
 /* Reads a user theme file; 1 if it does not exist, 0 read, -1 error. */
 static int read_user_theme(const char *path, char **text, size_t *len, char *err, size_t err_size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? 1 : fail(err, err_size, "%s: %s", path, strerror(errno));
+    if (fd < 0) return errno == ENOENT ? 1 : errmsg(err, err_size, "%s: %s", path, strerror(errno));
     struct stat st;
     int rc = -1;
     *text = NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fail(err, err_size, "%s: not a regular file", path);
+        errmsg(err, err_size, "%s: not a regular file", path);
     } else if ((uintmax_t)st.st_size > THEME_FILE_MAX) {
-        fail(err, err_size, "%s: %jd bytes is over the %zu KiB a theme may have", path, (intmax_t)st.st_size,
+        errmsg(err, err_size, "%s: %jd bytes is over the %zu KiB a theme may have", path, (intmax_t)st.st_size,
              THEME_FILE_MAX >> 10);
     } else if (!(*text = malloc((size_t)st.st_size + 1))) {
-        fail(err, err_size, "%s: out of memory", path);
+        errmsg(err, err_size, "%s: out of memory", path);
     } else {
         size_t got = 0;
         ssize_t r = 1;
@@ -279,7 +269,7 @@ static int read_user_theme(const char *path, char **text, size_t *len, char *err
             if (r < 0) break;
             got += (size_t)r;
         }
-        if (r < 0) fail(err, err_size, "%s: %s", path, strerror(errno));
+        if (r < 0) errmsg(err, err_size, "%s: %s", path, strerror(errno));
         else *len = got, rc = 0;
     }
     if (rc) {
@@ -292,13 +282,13 @@ static int read_user_theme(const char *path, char **text, size_t *len, char *err
 
 int theme_load(theme *out, const char *name, const char *user_dir, char *err, size_t err_size) {
     if (!name || !name_ok(name))
-        return fail(err, err_size, "'%.80s' is not a theme name (1 to %d letters, digits, '-' or '_')",
+        return errmsg(err, err_size, "'%.80s' is not a theme name (1 to %d letters, digits, '-' or '_')",
                     name ? name : "", THEME_NAME_MAX);
     if (user_dir) {
         char path[4096], *text = NULL;
         size_t len = 0;
         if (snprintf(path, sizeof path, "%s/%s.theme", user_dir, name) >= (int)sizeof path)
-            return fail(err, err_size, "theme path too long");
+            return errmsg(err, err_size, "theme path too long");
         int rc = read_user_theme(path, &text, &len, err, err_size);
         if (rc < 0) return -1;
         if (rc == 0) {
@@ -322,7 +312,7 @@ int theme_load(theme *out, const char *name, const char *user_dir, char *err, si
         snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
     }
     theme_names_free(names, n);
-    return fail(err, err_size, "no theme named '%s' (themes: %s)", name, list);
+    return errmsg(err, err_size, "no theme named '%s' (themes: %s)", name, list);
 }
 
 /* ---- colour depth and resolving ------------------------------------------------------ */
