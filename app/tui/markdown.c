@@ -207,7 +207,7 @@ static void emit_empty_box(layout *L) {
 static box *push(layout *L, int kind) {
     if (L->depth == L->cap) {
         int cap = L->cap ? L->cap * 2 : 16;
-        box *stack = cap > 0 ? realloc(L->stack, (size_t)cap * sizeof *stack) : NULL;
+        box *stack = L->cap < INT32_MAX / 2 ? realloc(L->stack, (size_t)cap * sizeof *stack) : NULL;
         if (!stack) {
             L->oom = 1;
             return NULL;

@@ -467,7 +467,7 @@ void mdw_hard_break(const mdw_runs *r, size_t first, size_t last, int avail, mdw
     while (pos < end && !l->oom) {
         int len, w = width_at(text, end, pos, &len);
         if (w > 0 && used + left > avail && used + w > limit && used > 0) {
-            if (limit < avail) {
+            if (limit < avail && used < avail) {  /* no room after a wide character at width 2 */
                 const md_span *run = run_at(&c, pos);
                 mdw_put(l, CONTINUATION, 3, 1, run->style, run->level);
             }

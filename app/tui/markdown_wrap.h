@@ -90,7 +90,7 @@ void mdw_measure(const mdw_runs *r, size_t first, size_t last, int *total, int *
  * avail is cut, '\n' starts a new line. Appends no line for empty content. */
 void mdw_wrap(const mdw_runs *r, size_t first, size_t last, int avail, mdw_lines *l);
 /* Appends runs [first, last) as lines of at most `avail` columns cut anywhere;
- * a cut line ends with the continuation mark "↩" (when avail is 2 or more).
+ * a cut line ends with the continuation mark "↩" where it fits (avail 2 or more).
  * Always appends at least one line. */
 void mdw_hard_break(const mdw_runs *r, size_t first, size_t last, int avail, mdw_lines *l);
 

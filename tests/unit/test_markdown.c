@@ -269,6 +269,8 @@ static void test_code_blocks(void **state) {
     expect_plain("text\n\n    indented code\n\nafter", 80, "text\n\nindented code\n\nafter\n");
     expect_plain("- item\n\n  ```\n  code\n  ```", 80, "• item\n\n  code\n");
     expect_plain("```\n日本語テキスト\n```", 10, "日本語テ↩\nキスト\n");
+    expect_plain("```\n日本語\n```", 2, "日\n本\n語\n");  /* no room for the mark */
+    expect_plain("```\n日本語\n```", 3, "日↩\n本↩\n語\n");
     expect_plain("```\n0123456789\n```", 10, "0123456789\n");
     expect_plain("```\n0123456789A\n```", 10, "012345678↩\n9A\n");
 }
