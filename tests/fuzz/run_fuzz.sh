@@ -67,6 +67,16 @@ for i, line in enumerate(open(sys.argv[1])):
         printf '%s\n' '# c' 'model = m.gguf' 'theme = dark' 'temperature = 0.7  # x' 'top_p = 0.95' 'top_k = 64' \
             'min_p = 0' 'max_tokens = 512' 'seed = random' 'system = "a \"b\"\n\t\\"' 'think = on' 'threads = 4' \
             'ctx = 4096' > "$corpus/seed-config" ;;
+    fuzz_markdown)
+        # the project's own Markdown documents at a few widths (the first two bytes)
+        for f in "$(dirname "$0")"/../../docs/*.md "$(dirname "$0")"/../../README.md; do
+            for w in '\x50\x00' '\x1e\x00' '\x07\x00'; do
+                { printf "$w"; head -c 20000 "$f"; } > "$corpus/seed-$(basename "$f" .md)-$(printf "$w" | od -An -tu1 | awk '{print $1}')"
+            done
+        done ;;
+    fuzz_hub)
+        # a repository listing as the hub's API returns it
+        printf '%s' '{"id":"acme/tiny-it","sha":"0123456789abcdef0123456789abcdef01234567","siblings":[{"rfilename":"config.json","size":512,"blobId":"aa"},{"rfilename":"model.safetensors","size":1024,"lfs":{"sha256":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":1024}},{"rfilename":"tiny-Q4_K_M.gguf","size":9},{"rfilename":"tiny-Q8_0-00001-of-00002.gguf","size":9}]}' > "$corpus/seed-listing" ;;
     fuzz_parse)
         # tool-call arguments (the converter reads the raw bytes) and byte strings
         # that fuzz_parse maps to token streams
