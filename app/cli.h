@@ -18,6 +18,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 /* gemma4 template --template FILE.jinja --case CASE.json */
 int cmd_template(int argc, char **argv);
+/* gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]: download into the HF cache */
+int cmd_pull(int argc, char **argv);
 
 /* Parses "2,105,9" into a malloc'd array; returns the count, or -1 with a message on stderr. */
 int cli_parse_tokens(const char *s, int32_t **out);

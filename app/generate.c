@@ -1,24 +1,30 @@
-/* generate.c: one-shot generation. `gemma4 -m MODEL -p TEXT` renders TEXT as a
- * user turn with the model's chat template, samples the reply and streams it:
- * the answer to stdout, the thinking to stderr (or nowhere), tool calls as JSON
- * lines. `--tokens IDS` skips the text layer and prints greedy token ids. */
+/* generate.c: non-interactive use. `gemma4 -m MODEL -p TEXT` (or the prompt on
+ * stdin: `-p -`, or no -p when stdin is not a terminal) sends TEXT as a user turn
+ * through the chat engine (app/chat/) and streams the reply: the answer to
+ * stdout, the thinking to stderr with --show-thinking, tool calls as JSON lines.
+ * The exit status says how it ended (docs/usage.md): 0 answered, 1 error,
+ * 2 usage, 3 max tokens or a full context, 130 interrupted (SIGINT cancels the
+ * generation cleanly). `--tokens IDS` skips the text layer and prints greedy ids. */
 #include "cli.h"
+#include "chat/chat.h"
+#include "hub/hub.h"
 
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+enum { EXIT_ANSWERED = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_TRUNCATED = 3, EXIT_INTERRUPTED = 130 };
 
 typedef struct {
     const char *model, *tokens, *prompt, *system, *template_file;
     int n_predict, n_ctx, threads;
-    bool think, hide_thinking, raw;
-    g4_sampler_params sampling;
-    bool set_temp, set_top_k, set_top_p, set_min_p, set_repeat, set_seed;
+    bool think, show_thinking, raw;
+    chat_settings settings;
 } gen_opts;
 
 static int parse_float(const char *opt, const char *v, float lo, float hi, float *out) {
@@ -30,11 +36,13 @@ static int parse_float(const char *opt, const char *v, float lo, float hi, float
 }
 
 static int parse(int argc, char **argv, gen_opts *o) {
+    chat_settings *s = &o->settings;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int used = 1; /* takes a value */
         if (!strcmp(a, "--think")) o->think = true, used = 0;
-        else if (!strcmp(a, "--hide-thinking")) o->hide_thinking = true, used = 0;
+        else if (!strcmp(a, "--show-thinking")) o->show_thinking = true, used = 0;
+        else if (!strcmp(a, "--hide-thinking")) used = 0; /* the default now; accepted for old scripts */
         else if (!strcmp(a, "--raw")) o->raw = true, used = 0;
         else if (!v) return cli_fail("%s needs a value (see gemma4 --help)", a), -1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
@@ -45,109 +53,113 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((o->n_predict = cli_parse_int(a, v, 1, 1 << 24)) < 0) return -1; }
         else if (!strcmp(a, "--ctx")) { if ((o->n_ctx = cli_parse_int(a, v, 1, 1 << 30)) < 0) return -1; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((o->threads = cli_parse_int(a, v, 0, 4096)) < 0) return -1; }
-        else if (!strcmp(a, "--temp")) { if (parse_float(a, v, 0, 100, &o->sampling.temperature)) return -1; o->set_temp = true; }
-        else if (!strcmp(a, "--top-p")) { if (parse_float(a, v, 0.001f, 1, &o->sampling.top_p)) return -1; o->set_top_p = true; }
-        else if (!strcmp(a, "--min-p")) { if (parse_float(a, v, 0, 1, &o->sampling.min_p)) return -1; o->set_min_p = true; }
-        else if (!strcmp(a, "--repeat-penalty")) { if (parse_float(a, v, 0.01f, 100, &o->sampling.repeat_penalty)) return -1; o->set_repeat = true; }
-        else if (!strcmp(a, "--top-k")) { if ((o->sampling.top_k = cli_parse_int(a, v, 0, 1 << 24)) < 0) return -1; o->set_top_k = true; }
-        else if (!strcmp(a, "--seed")) { int s = cli_parse_int(a, v, 0, 2147483647); if (s < 0) return -1; o->sampling.seed = (uint64_t)s; o->set_seed = true; }
+        else if (!strcmp(a, "--temp")) { if (parse_float(a, v, 0, 100, &s->temperature)) return -1; }
+        else if (!strcmp(a, "--top-p")) { if (parse_float(a, v, 0.001f, 1, &s->top_p)) return -1; }
+        else if (!strcmp(a, "--min-p")) { if (parse_float(a, v, 0, 1, &s->min_p)) return -1; }
+        else if (!strcmp(a, "--repeat-penalty")) { if (parse_float(a, v, 0.01f, 100, &s->repeat_penalty)) return -1; }
+        else if (!strcmp(a, "--top-k")) { if ((s->top_k = cli_parse_int(a, v, 0, 1 << 24)) < 0) return -1; }
+        else if (!strcmp(a, "--seed")) { int seed = cli_parse_int(a, v, 0, 2147483647); if (seed < 0) return -1; s->seed = seed; }
         else return cli_fail("unknown option '%s' (see gemma4 --help)", a), -1;
         i += used;
     }
     if (!o->model) return cli_fail("-m MODEL is required"), -1;
-    if (!o->prompt && !o->tokens) return cli_fail("give a prompt with -p TEXT (or --tokens IDS)"), -1;
     return 0;
 }
 
-/* Reads all of stdin (for -p -). */
-static char *read_stdin(void) {
+/* Reads all of a stream; NULL (with a message) on a read error. */
+static char *read_all(FILE *in, const char *what) {
     char *text = NULL, buf[65536];
     size_t len = 0, n;
     FILE *out = open_memstream(&text, &len);
-    while (out && (n = fread(buf, 1, sizeof buf, stdin)) > 0) fwrite(buf, 1, n, out);
-    if (out) fclose(out);
+    if (!out) return cli_fail("out of memory reading %s", what), NULL;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+    bool bad = ferror(in) || ferror(out);
+    if (fclose(out) || bad) {
+        free(text);
+        return cli_fail("cannot read %s", what), NULL;
+    }
     return text;
 }
 
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL, buf[65536];
-    size_t len = 0, n;
-    FILE *out = open_memstream(&text, &len);
-    while (out && (n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, out);
-    if (out) fclose(out);
+    if (!f) return cli_fail("cannot read the chat template %s", path), NULL;
+    char *text = read_all(f, path);
     fclose(f);
     return text;
 }
 
-/* The prompt's ids: the chat template around a system and a user message, or raw. */
-static int prompt_ids(const gen_opts *o, g4_model *model, const char *text, int32_t **ids) {
-    const g4_vocab *vocab = g4_model_vocab(model);
-    if (o->raw) {
-        int n = g4_tokenize(vocab, text, strlen(text), G4_TOKENIZE_ADD_BOS | G4_TOKENIZE_SPECIAL, NULL, 0);
-        if (n < 0 || !(*ids = malloc(((size_t)n + 1) * sizeof **ids))) return -1;
-        return g4_tokenize(vocab, text, strlen(text), G4_TOKENIZE_ADD_BOS | G4_TOKENIZE_SPECIAL, *ids, n);
-    }
-    char *tpl_owned = NULL;
-    const char *tpl = g4_model_chat_template(model);
-    if (o->template_file && !(tpl = tpl_owned = read_file(o->template_file)))
-        return cli_fail("cannot read the chat template %s", o->template_file), -1;
+/* [{"role":"system",...}, {"role":"user","content":TEXT}] as JSON (malloc'd). */
+static char *messages_json(const char *system, const char *text) {
     json_t *msgs = json_array();
-    if (o->system) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", o->system));
+    if (system) json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", system));
     json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content", text));
-    char *messages = json_dumps(msgs, JSON_COMPACT);
+    char *out = json_array_size(msgs) == (system ? 2u : 1u) ? json_dumps(msgs, JSON_COMPACT) : NULL;
     json_decref(msgs);
-    g4_chat_request req = {.messages_json = messages, .add_generation_prompt = 1, .enable_thinking = o->think};
-    int n = messages ? g4_chat_tokenize(vocab, tpl, &req, ids) : -1;
-    if (n < 0) cli_fail("%s", g4_last_error());
-    free(messages);
-    free(tpl_owned);
-    return n;
+    if (!out) cli_fail("the prompt is not valid UTF-8");
+    return out;
 }
 
+/* Streams a reply to the terminal and remembers how it ended. */
 typedef struct {
-    bool show_thinking, in_thought;
+    bool show_thinking, in_thought, wrote_answer, ok;
     int n_tool_calls;
+    chat_stats stats;
 } printer;
 
-static void on_event(const g4_event *e, void *user) {
+static void on_event(const chat_event *e, void *user) {
     printer *p = user;
     switch (e->type) {
-    case G4_EVENT_THOUGHT:
+    case CHAT_EVENT_THOUGHT:
         if (p->show_thinking) fwrite(e->text, 1, e->len, stderr), p->in_thought = true;
         break;
-    case G4_EVENT_ANSWER:
+    case CHAT_EVENT_ANSWER:
         if (p->in_thought) fputs("\n\n", stderr), p->in_thought = false;
         fwrite(e->text, 1, e->len, stdout);
         fflush(stdout);
+        p->wrote_answer = true;
         break;
-    case G4_EVENT_TOOL_CALL_END: {
+    case CHAT_EVENT_TOOL_CALL_END: {
         json_t *args = json_loadb(e->text, e->len, 0, NULL);
-        json_t *call = json_pack("{s:s, s:o*}", "tool_call", e->name, "arguments", args);
+        json_t *call = json_pack("{s:s, s:o*}", "tool_call", e->tool_name, "arguments", args);
         char *line = call ? json_dumps(call, JSON_COMPACT) : NULL;
-        if (line) printf("%s%s\n", p->n_tool_calls++ ? "" : "\n", line);
+        if (line) printf("%s%s\n", p->wrote_answer && !p->n_tool_calls ? "\n" : "", line), p->n_tool_calls++;
+        fflush(stdout);
         free(line);
         json_decref(call);
         break;
     }
+    case CHAT_EVENT_DONE:
+        p->stats = e->stats;
+        p->ok = true;
+        break;
+    case CHAT_EVENT_ERROR:
+        if (p->in_thought) fputc('\n', stderr), p->in_thought = false;
+        if (p->wrote_answer) putchar('\n'), fflush(stdout);
+        cli_fail("%.*s", (int)e->len, e->text);
+        break;
     default:
         break;
     }
 }
 
-/* Greedy token ids after raw ids: the diagnostic path. */
-static int generate_ids(const gen_opts *o, g4_model *model) {
+/* Greedy token ids after raw ids: the diagnostic path (no tokenizer needed). */
+static int generate_ids(const gen_opts *o) {
     int32_t *ids = NULL;
     int n = cli_parse_tokens(o->tokens, &ids);
-    if (n < 0) return 2;
+    if (n < 0) return EXIT_USAGE;
+    g4_model *model = g4_model_load(o->model);
+    if (!model) {
+        free(ids);
+        return cli_fail("%s", g4_last_error());
+    }
     g4_model_info info;
     g4_model_get_info(model, &info);
     g4_context_params cp = g4_context_default_params();
     cp.n_ctx = o->n_ctx ? o->n_ctx : n + o->n_predict;
     cp.n_threads = o->threads;
     g4_context *ctx = g4_context_new(model, &cp);
-    int status = 1;
+    int status = EXIT_ERROR;
     g4_batch b = {.n_tokens = n, .token = ids};
     if (!ctx || g4_decode(ctx, &b)) { cli_fail("%s", g4_last_error()); goto done; }
     const float *logits = g4_get_logits(ctx, n - 1);
@@ -161,80 +173,134 @@ static int generate_ids(const gen_opts *o, g4_model *model) {
         logits = g4_get_logits(ctx, 0);
     }
     putchar('\n');
-    status = 0;
+    status = EXIT_ANSWERED;
 done:
     g4_context_free(ctx);
+    g4_model_free(model);
     free(ids);
     return status;
 }
 
-int cmd_generate(int argc, char **argv) {
-    gen_opts o = {.n_predict = 1024};
-    if (parse(argc, argv, &o)) return 2;
-    g4_model *model = g4_model_load(o.model);
-    if (!model) return cli_fail("%s", g4_last_error());
-    if (o.tokens) {
-        int rc = generate_ids(&o, model);
-        g4_model_free(model);
-        return rc;
-    }
-    int status = 1;
-    char *stdin_text = NULL;
-    int32_t *ids = NULL;
-    g4_context *ctx = NULL;
-    g4_sampler *sampler = NULL;
-    g4_parser *parser = NULL;
-    if (!g4_model_vocab(model)) { cli_fail("%s has no tokenizer; use --tokens IDS", o.model); goto done; }
-    const char *text = o.prompt;
-    if (!strcmp(text, "-") && !(text = stdin_text = read_stdin())) { cli_fail("cannot read stdin"); goto done; }
-    int n = prompt_ids(&o, model, text, &ids);
-    if (n < 0) goto done;
+/* SIGINT cancels the generation (a second one kills: SA_RESETHAND). */
+static chat_engine *volatile interrupt_engine;
+static volatile sig_atomic_t interrupted;
 
-    g4_model_info info;
-    g4_model_get_info(model, &info);
-    g4_context_params cp = g4_context_default_params();
-    cp.n_ctx = o.n_ctx ? o.n_ctx : n + o.n_predict;
-    if (cp.n_ctx > info.n_ctx_train) cp.n_ctx = info.n_ctx_train;
-    cp.n_threads = o.threads;
-    if (n >= cp.n_ctx) { cli_fail("the prompt (%d tokens) does not fit the context (%d)", n, cp.n_ctx); goto done; }
-    g4_sampler_params sp = g4_model_sampler_params(model);
-    if (o.set_temp) sp.temperature = o.sampling.temperature;
-    if (o.set_top_k) sp.top_k = o.sampling.top_k;
-    if (o.set_top_p) sp.top_p = o.sampling.top_p;
-    if (o.set_min_p) sp.min_p = o.sampling.min_p;
-    if (o.set_repeat) sp.repeat_penalty = o.sampling.repeat_penalty;
-    if (o.set_seed) sp.seed = o.sampling.seed;
-    else sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32); /* a new answer each run */
-    printer pr = {.show_thinking = !o.hide_thinking};
-    if (!(ctx = g4_context_new(model, &cp)) || !(sampler = g4_sampler_new(&sp, info.vocab_size)) ||
-        !(parser = g4_parser_new(g4_model_vocab(model), ids, n, on_event, &pr))) {
-        cli_fail("%s", g4_last_error());
-        goto done;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+    chat_engine *e = interrupt_engine;
+    if (e) chat_engine_cancel(e);
+}
+
+/* The prompt: -p TEXT, or stdin for -p - or for no -p when stdin is not a
+ * terminal. NULL with *status set when there is none. */
+static char *prompt_text(const gen_opts *o, int *status) {
+    *status = EXIT_USAGE;
+    if (o->prompt && strcmp(o->prompt, "-")) return strdup(o->prompt);
+    if (!o->prompt && isatty(STDIN_FILENO)) {
+        if (isatty(STDOUT_FILENO))
+            cli_fail("the interactive chat is not available yet: give a message with -p TEXT (or pipe it to stdin)");
+        else
+            cli_fail("give a message with -p TEXT or on stdin");
+        return NULL;
     }
-    for (int i = 0; i < n; i++) g4_sampler_accept(sampler, ids[i]);
-    g4_batch b = {.n_tokens = n, .token = ids};
-    if (g4_decode(ctx, &b)) { cli_fail("%s", g4_last_error()); goto done; }
-    const float *logits = g4_get_logits(ctx, n - 1);
-    int made = 0;
-    for (; made < o.n_predict && n + made < cp.n_ctx; made++) {
-        int32_t next = g4_sampler_sample(sampler, logits);
-        if (next < 0) { cli_fail("%s", g4_last_error()); goto done; }
-        g4_sampler_accept(sampler, next);
-        if (g4_parser_push(parser, next)) break;
-        b = (g4_batch){.n_tokens = 1, .token = &next};
-        if (g4_decode(ctx, &b)) { cli_fail("%s", g4_last_error()); goto done; }
-        logits = g4_get_logits(ctx, 0);
+    char *text = read_all(stdin, "the prompt from stdin");
+    if (!text) *status = EXIT_ERROR;
+    else if (!*text) cli_fail("the prompt read from stdin is empty"), free(text), text = NULL;
+    return text;
+}
+
+/* Runs the reply; returns the exit status. */
+static int answer(const gen_opts *o, chat_engine *engine, const char *text) {
+    printer pr = {.show_thinking = o->show_thinking};
+    chat_settings s = o->settings;
+    s.max_tokens = o->n_predict;
+    s.think = o->think;
+    int rc;
+    if (o->raw) {
+        const g4_vocab *vocab = g4_model_vocab(chat_engine_model(engine));
+        unsigned flags = G4_TOKENIZE_ADD_BOS | G4_TOKENIZE_SPECIAL;
+        int n = g4_tokenize(vocab, text, strlen(text), flags, NULL, 0);
+        int32_t *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
+        if (!ids || g4_tokenize(vocab, text, strlen(text), flags, ids, n) != n) {
+            free(ids);
+            return cli_fail("cannot tokenize the prompt: %s", n < 0 ? g4_last_error() : "out of memory");
+        }
+        rc = chat_engine_generate_ids(engine, ids, n, &s, on_event, &pr);
+        free(ids);
+    } else {
+        char *messages = messages_json(o->system, text);
+        if (!messages) return EXIT_ERROR;
+        rc = chat_engine_generate(engine, messages, NULL, &s, on_event, &pr);
+        free(messages);
     }
-    g4_parser_finish(parser);
+    if (rc || !pr.ok) return EXIT_ERROR;
     if (pr.in_thought) fputc('\n', stderr);
-    putchar('\n');
-    status = 0;
-done:
-    g4_parser_free(parser);
-    g4_sampler_free(sampler);
-    g4_context_free(ctx);
-    free(ids);
-    free(stdin_text);
-    g4_model_free(model);
+    if (pr.wrote_answer || pr.stats.finish == CHAT_FINISH_CANCELLED) putchar('\n');
+    fflush(stdout);
+    switch (pr.stats.finish) {
+    case CHAT_FINISH_STOP:
+    case CHAT_FINISH_TOOL_CALLS:
+        return EXIT_ANSWERED;
+    case CHAT_FINISH_LENGTH:
+        cli_fail("the reply was cut at %d tokens (-n)", pr.stats.completion_tokens);
+        return EXIT_TRUNCATED;
+    case CHAT_FINISH_CONTEXT:
+        cli_fail("the reply was cut where the context of %d tokens filled up (--ctx)", pr.stats.context_size);
+        return EXIT_TRUNCATED;
+    case CHAT_FINISH_CANCELLED:
+        return EXIT_INTERRUPTED;
+    }
+    return EXIT_ERROR;
+}
+
+static int generate(gen_opts o);
+
+int cmd_generate(int argc, char **argv) {
+    gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
+    if (parse(argc, argv, &o)) return EXIT_USAGE;
+    if (!hub_is_model_id(o.model)) return generate(o);
+    hub_options hub;
+    hub_options_default(&hub);
+    char *hub_err = NULL, *hub_path = hub_resolve(o.model, &hub, &hub_err);
+    if (!hub_path) {
+        cli_fail("%s", hub_err ? hub_err : "out of memory");
+        free(hub_err);
+        return EXIT_ERROR;
+    }
+    o.model = hub_path;
+    int status = generate(o);
+    free(hub_path);
+    return status;
+}
+
+static int generate(gen_opts o) {
+    if (o.tokens) return generate_ids(&o);
+    int status;
+    char *text = prompt_text(&o, &status);
+    if (!text) return status;
+    char *tpl = NULL, *err = NULL;
+    if (o.template_file && !(tpl = read_file(o.template_file))) {
+        free(text);
+        return EXIT_ERROR;
+    }
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    chat_engine_params ep = {.n_ctx = o.n_ctx, .threads = o.threads, .chat_template = tpl};
+    chat_engine *engine = chat_engine_open(o.model, &ep, &err);
+    if (!engine) {
+        status = interrupted ? EXIT_INTERRUPTED : cli_fail("%s", err ? err : "out of memory");
+    } else {
+        interrupt_engine = engine;
+        if (interrupted) chat_engine_cancel(engine); /* SIGINT while the model loaded */
+        status = answer(&o, engine, text);
+        interrupt_engine = NULL;
+        chat_engine_close(engine);
+    }
+    signal(SIGINT, SIG_DFL);
+    free(err);
+    free(tpl);
+    free(text);
     return status;
 }

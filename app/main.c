@@ -15,22 +15,24 @@ static const char usage[] =
     "       gemma4 bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
     "       gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] [--untrusted] TEXT | --jsonl IN.jsonl\n"
     "       gemma4 template --template FILE.jinja --case CASE.json\n"
+    "       gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]   download a model from the hub\n"
     "\n"
-    "MODEL is a .gguf file or a Hugging Face checkpoint directory.\n"
+    "MODEL is a .gguf file, a Hugging Face checkpoint directory, or a hub id (ORG/NAME[:QUANT]).\n"
     "IDS is a comma-separated list of token ids, e.g. 2,105,2364.\n"
     "\n"
     "generation options:\n"
-    "  -p, --prompt TEXT      the user's message ('-' reads it from stdin)\n"
+    "  -p, --prompt TEXT      the user's message ('-', or no -p with stdin not a terminal: read stdin)\n"
     "  --system TEXT          a system message\n"
-    "  --think                let the model think first (the thinking goes to stderr)\n"
-    "  --hide-thinking        do not print the thinking\n"
+    "  --think                let the model think first\n"
+    "  --show-thinking        print the thinking to stderr (hidden by default)\n"
     "  --raw                  TEXT is the whole prompt, template markup included\n"
     "  --chat-template FILE   a Jinja chat template instead of the model's\n"
     "  -n, --n-predict N      generate at most N tokens (default 1024)\n"
     "  --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --seed S\n"
     "                         sampling (default: the model's, else Gemma 4's 1.0, 64, 0.95)\n"
-    "  --ctx N                context size (default: the prompt plus N)\n"
+    "  --ctx N                context size (default: the model's trained length, at most 32768)\n"
     "  -t, --threads N        CPU threads (default 0: one per online core)\n"
+    "  exit status: 0 answered, 1 error, 2 usage, 3 cut at -n or a full context, 130 interrupted\n"
     "\n"
     "eval options:\n"
     "  --logits FILE   write float32 logits [n_tokens][vocab] (after the softcap)\n"
@@ -64,6 +66,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "template")) return cmd_template(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pull")) return cmd_pull(argc - 1, argv + 1);
     if (argv[1][0] == '-') return cmd_generate(argc, argv);
     fprintf(stderr, "gemma4: unknown command '%s'\n%s", argv[1], usage);
     return 2;
