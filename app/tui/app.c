@@ -50,6 +50,7 @@ void tui_layout(tui_app *a) {
     a->w_status = newwin(1, cols, transcript_rows, 0);
     a->w_input = newwin(a->input_height, cols, transcript_rows + 1, 0);
     keypad(a->w_input, TRUE);
+    nodelay(a->w_input, TRUE); /* keys are read after poll() says so, never waited for */
     clearok(curscr, TRUE);
     draw(a);
 }
@@ -153,7 +154,8 @@ static void handle_key(tui_app *a, int kind, wint_t key) {
     }
     if (!a->pasting) {
         if (key == 3) { ctrl_c(a); return; }
-        if ((key == 't' && alt) || (key == 't' && tui_input_empty() && !alt)) {
+        /* t on an empty line toggles the latest thinking when there is one; Alt-t anytime */
+        if (key == 't' && (alt || tui_input_empty()) && tui_transcript_last_thinking(&a->transcript)) {
             tui_toggle_thinking(a);
             return;
         }
@@ -206,7 +208,6 @@ static int screen_open(tui_app *a, const char *theme_name, char **err) {
     if (tui_colors_load(a, theme_name, err)) return -1;
     a->w_transcript = NULL;
     tui_layout(a);
-    nodelay(a->w_input, TRUE);
     return 0;
 }
 
@@ -222,7 +223,7 @@ int tui_run(const tui_options *opt) {
     if (!a) return fprintf(stderr, "gemma4: out of memory\n"), 1;
     a->opt = *opt;
     a->settings = opt->settings;
-    a->think = opt->settings.think;
+    a->think = opt->settings.think == 1;
     a->system = opt->system ? strdup(opt->system) : NULL;
     a->model_label = strdup(opt->model);
     int status = 1;

@@ -124,11 +124,13 @@ int tui_input_init(tui_app *a) {
     rl_attempted_completion_function = complete;
     rl_completion_display_matches_hook = show_matches;
     rl_basic_word_break_characters = " \t\n";
-    history_write_timestamps = 1; /* lets multi-line entries survive in the history file */
+    history_comment_char = '#';   /* timestamps ("#1764370000") separate the entries in the file, */
+    history_write_timestamps = 1; /* so multi-line entries survive it */
     history_multiline_entries = 1;
     using_history();
     history_path = default_history_path();
-    if (history_path) read_history(history_path); /* a missing file is fine */
+    /* a missing file is created now: append_history only appends to an existing one */
+    if (history_path && read_history(history_path) == ENOENT) write_history(history_path);
     rl_callback_handler_install("", line_done);
     return 0;
 }
