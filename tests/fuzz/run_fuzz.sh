@@ -58,6 +58,15 @@ for i, line in enumerate(open(sys.argv[1])):
         for f in "$fixtures"/*/model.safetensors; do
             if [ -f "$f" ]; then cp "$f" "$corpus/seed-$(basename "$(dirname "$f")").safetensors"; fi
         done ;;
+    fuzz_session)
+        # the example sessions
+        for f in "$(dirname "$0")"/../../sessions/examples/*.json; do cp "$f" "$corpus/seed-$(basename "$f")"; done ;;
+    fuzz_config)
+        # the built-in themes, and a config file with every key
+        for f in "$(dirname "$0")"/../../themes/*.theme; do cp "$f" "$corpus/seed-$(basename "$f")"; done
+        printf '%s\n' '# c' 'model = m.gguf' 'theme = dark' 'temperature = 0.7  # x' 'top_p = 0.95' 'top_k = 64' \
+            'min_p = 0' 'max_tokens = 512' 'seed = random' 'system = "a \"b\"\n\t\\"' 'think = on' 'threads = 4' \
+            'ctx = 4096' > "$corpus/seed-config" ;;
     fuzz_parse)
         # tool-call arguments (the converter reads the raw bytes) and byte strings
         # that fuzz_parse maps to token streams
