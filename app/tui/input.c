@@ -22,6 +22,8 @@ static unsigned char queue[256];
 static int q_head, q_len;
 static char *history_path;
 static FILE *devnull;
+static bool in_line_handler;
+static char *pending_text; /* set from inside the line handler: applied after Readline resets */
 
 static int queue_getc(FILE *f) {
     (void)f;
@@ -45,8 +47,10 @@ static void line_done(char *line) {
         if (!last || strcmp(last->line, line)) add_history(line);
         if (history_path) append_history(1, history_path), history_truncate_file(history_path, HISTORY_MAX);
     }
+    in_line_handler = true;
     if (line[0] == '/' && line[1] != '/') tui_command(app, line);
     else if (line[strspn(line, " \t\n")]) tui_send(app, line[0] == '/' ? line + 1 : line, app->editing_last);
+    in_line_handler = false;
     free(line);
 }
 
@@ -141,6 +145,8 @@ void tui_input_done(tui_app *a) {
     if (history_path) history_truncate_file(history_path, HISTORY_MAX);
     free(history_path);
     history_path = NULL;
+    free(pending_text);
+    pending_text = NULL;
     clear_history();
     if (devnull) fclose(devnull);
     devnull = NULL;
@@ -154,10 +160,21 @@ void tui_input_feed(tui_app *a, const char *bytes, size_t n) {
         q_len++;
     }
     while (q_len > 0) rl_callback_read_char();
+    if (pending_text) {
+        char *text = pending_text;
+        pending_text = NULL;
+        tui_input_set_text(a, text);
+        free(text);
+    }
 }
 
 void tui_input_set_text(tui_app *a, const char *text) {
     (void)a;
+    if (in_line_handler) { /* Readline clears the line after the handler returns */
+        free(pending_text);
+        pending_text = strdup(text);
+        return;
+    }
     rl_replace_line(text, 0);
     rl_point = rl_end;
     tui_input_draw(app);

@@ -142,9 +142,11 @@ static int render_block(tui_block *b, int width, const attr_t *roles) {
         char head[160];
         if (b->streaming && !b->answering)
             snprintf(head, sizeof head, "  ▾ thinking… %d tokens", b->think_tokens);
-        else
+        else if (b->think_tokens > 0)
             snprintf(head, sizeof head, "  %s thought for %.1f s, %d tokens — press t", open ? "▾" : "▸",
-                     b->think_seconds, b->think_tokens > 0 ? b->think_tokens : 0);
+                     b->think_seconds, b->think_tokens);
+        else /* a session saved without the count */
+            snprintf(head, sizeof head, "  %s thought for %.1f s — press t", open ? "▾" : "▸", b->think_seconds);
         if (tui_lines_add(l, head, strlen(head), roles[THEME_THINKING_LABEL])) return -1;
         if (open && tui_lines_wrap(l, b->reasoning.s, b->reasoning.len, width, "  │ ",
                                    roles[THEME_THINKING_LABEL], roles[THEME_THINKING]))

@@ -150,10 +150,59 @@ sleep 0.5
 check "t closes it again" lacks 'Short wavelengths'
 type_line "/think on"
 check "/think on" wait_for 'thinking on'
+type_line "/copy"
+check "/copy copies the last answer (OSC 52)" wait_for 'copied 35 bytes to the clipboard'
+type_line "/stats"
+check "/stats shows tokens and context" wait_for 'context [0-9]+ of 32768 tokens in use'
+type_line "/edit"
+check "/edit puts the last message in the input" wait_for '› why is the sky blue\?'
+keys C-u
+type_line "why is grass green?"
+check "the edited message replaces the old one" wait_for 'why is grass green'
+check "the edited message is answered again" wait_for 'ctx [1-9][0-9]*/32768 .* idle$'
+check "the old question is gone" lacks 'sky blue'
+check "the old answer is gone" lacks 'Rayleigh'
+type_line "/retry"
+sleep 0.5
+check "/retry answers again: still one answer" test "$(screen | grep -c '▌ gemma')" = 1
+check "/retry leaves the state idle" wait_for 'idle$'
 type_line "/quit"
 wait_exit
+check "after /edit and /retry the session holds one question and one answer" python3 - "$SESSIONS/thought.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["messages"]
+assert [x["role"] for x in m] == ["user", "assistant"], m
+assert m[0]["content"] == "why is grass green?", m[0]
+assert "Rayleigh" not in (m[1].get("content") or ""), m[1]
+PY
 
-# 9. a corrupt session named in --resume: a clear error, exit 1, the file untouched
+# 9. input: Alt-Enter and a trailing backslash make multi-line input, a paste keeps its
+# newlines, Tab completes commands; /model switches in the background; Ctrl-C twice quits
+start -m "$MODEL" --temp 0 -n 4 --ctx 32768
+wait_for 'idle$' >/dev/null
+keys -l "line one"; keys M-Enter; keys -l 'line two\'; keys Enter; keys -l "line three"
+check "Alt-Enter and a trailing backslash continue the input" wait_for '^  line three'
+check "the input's first line is still there" has '^› line one'
+keys C-u
+"${T[@]}" set-buffer "$(printf 'pasted 1\npasted 2\npasted 3')"
+"${T[@]}" paste-buffer -p -t ui
+check "a bracketed paste keeps its newlines in the input" wait_for '^  pasted 3'
+keys Enter
+check "the pasted text is sent as one message" wait_for '^  pasted 3'
+check "the multi-line message was answered" wait_for 'tokens · .* idle|idle$'
+keys -l "/sess"; keys Tab
+check "Tab completes a command" wait_for '› /sessions'
+keys Enter
+check "/sessions lists the saved sessions" wait_for 'first .* msgs'
+type_line "/model $G4_SHARED/fixtures/models/keqv/model.gguf"
+check "/model loads in the background and reports it" wait_for 'keqv/model.gguf loaded'
+keys C-c
+check "one Ctrl-C asks for another" wait_for 'press Ctrl-C again to quit'
+keys C-c
+check "Ctrl-C twice exits" wait_exit
+check "Ctrl-C twice: exit status 0" test "$(cat "$TMP/exit" 2>/dev/null)" = 0
+
+# 10. a corrupt session named in --resume: a clear error, exit 1, the file untouched
 printf '{"format": "gemma4-session", "version": 1, "messages": [' > "$SESSIONS/broken.json"
 cp "$SESSIONS/broken.json" "$TMP/broken.orig"
 start -m "$MODEL" --resume broken
