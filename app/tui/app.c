@@ -191,8 +191,9 @@ static void loop(tui_app *a) {
 }
 
 static int screen_open(tui_app *a, const char *theme_name, char **err) {
-    if (!initscr()) {
-        *err = strdup("cannot initialise the terminal (is TERM set?)");
+    const char *term = getenv("TERM");
+    if (!term || !*term || !(a->screen = newterm(NULL, stdout, stdin))) { /* initscr would exit() */
+        *err = strdup("cannot use this terminal: TERM is unset or unknown to terminfo");
         return -1;
     }
     raw();
@@ -211,10 +212,15 @@ static int screen_open(tui_app *a, const char *theme_name, char **err) {
     return 0;
 }
 
-static void screen_close(void) {
+static void screen_close(tui_app *a) {
+    if (!a->screen) return;
+    if (a->w_transcript) delwin(a->w_transcript), delwin(a->w_status), delwin(a->w_input);
+    a->w_transcript = a->w_status = a->w_input = NULL;
     fputs("\033[?2004l", stdout);
     fflush(stdout);
     endwin();
+    delscreen(a->screen);
+    a->screen = NULL;
 }
 
 int tui_run(const tui_options *opt) {
@@ -235,7 +241,7 @@ int tui_run(const tui_options *opt) {
     a->ctx_size = chat_engine_context_size(a->engine);
     if (tui_input_init(a)) { err = strdup("cannot set up Readline"); goto out; }
     if (screen_open(a, opt->theme, &err)) {
-        screen_close();
+        screen_close(a);
         tui_input_done(a);
         goto out;
     }
@@ -253,7 +259,7 @@ int tui_run(const tui_options *opt) {
         chat_engine_close(tui_loader_finish(a->loader, &lerr));
         free(lerr);
     }
-    screen_close();
+    screen_close(a);
     tui_input_done(a);
     status = 0;
 out:

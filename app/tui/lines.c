@@ -114,7 +114,8 @@ int tui_lines_wrap(tui_lines *l, const char *text, size_t len, int width, const 
                 i += (size_t)k;
             }
             if (i == at && i < end) i += (size_t)char_at(text + i, end - i, &w); /* too wide */
-            size_t cut = i < end && last_space > at ? last_space : i; /* break at the last space */
+            /* a full line breaks at the space after it or at its last space, else mid-word */
+            size_t cut = i < end && text[i] != ' ' && last_space > at ? last_space : i;
             tui_line *line = new_line(l);
             tui_buf b = {0};
             if (!line || add_span(line, &b, prefix, strlen(prefix), prefix_attr) ||
@@ -123,7 +124,8 @@ int tui_lines_wrap(tui_lines *l, const char *text, size_t len, int width, const 
                 return -1;
             }
             line->text = b.s;
-            at = cut < i ? cut + 1 : cut; /* skip the space we broke at */
+            at = cut;
+            if (at < end && text[at] == ' ') at++; /* the space the line broke at */
         } while (at < end);
         if (end >= len) break;
         pos = end + 1;

@@ -48,23 +48,24 @@ void tui_transcript_invalidate(tui_transcript *t) {
     for (int i = 0; i < t->n; i++) tui_block_touch(t->v[i]);
 }
 
-/* The theme role for a Markdown span's style. */
-static attr_t md_attr(const attr_t *roles, const md_span *sp) {
-    unsigned s = sp->style;
+/* The attribute for a Markdown span's style bits: the innermost construct gives the colour
+ * (a link inside a quote is a link); strong and emphasis inside a coloured construct add their
+ * attributes (bold, italic) to its colour; strikethrough dims. */
+static attr_t md_attr(const attr_t *roles, unsigned style) {
+    static const struct { unsigned bit; theme_role role; } outer_to_inner[] = {
+        {MD_QUOTE, THEME_QUOTE},         {MD_TABLE, THEME_TABLE},         {MD_HEADING, THEME_HEADING},
+        {MD_LIST_MARKER, THEME_LIST_MARKER}, {MD_RULE, THEME_RULE},       {MD_CODE_BLOCK, THEME_CODE_BLOCK},
+        {MD_CODE_LANG, THEME_CODE_LANG}, {MD_CODE, THEME_CODE},           {MD_LINK, THEME_LINK},
+        {MD_LINK_URL, THEME_DIM},
+    };
     attr_t a = roles[THEME_TEXT];
-    if (s & MD_QUOTE) a = roles[THEME_QUOTE];
-    if (s & MD_TABLE) a = roles[THEME_TABLE];
-    if (s & MD_HEADING) a = roles[THEME_HEADING];
-    if (s & MD_LIST_MARKER) a = roles[THEME_LIST_MARKER];
-    if (s & MD_RULE) a = roles[THEME_RULE];
-    if (s & MD_CODE_BLOCK) a = roles[THEME_CODE_BLOCK];
-    if (s & MD_CODE_LANG) a = roles[THEME_CODE_LANG];
-    if (s & MD_CODE) a = roles[THEME_CODE];
-    if (s & MD_LINK) a = roles[THEME_LINK];
-    if (s & MD_LINK_URL) a = roles[THEME_DIM];
-    if (s & MD_EMPHASIS) a |= roles[THEME_EMPHASIS] & ~A_COLOR ? roles[THEME_EMPHASIS] & ~A_COLOR : A_ITALIC;
-    if (s & MD_STRONG) a |= roles[THEME_STRONG] & ~A_COLOR ? roles[THEME_STRONG] & ~A_COLOR : A_BOLD;
-    if (s & MD_STRIKETHROUGH) a |= A_DIM;
+    bool coloured = false;
+    for (size_t i = 0; i < sizeof outer_to_inner / sizeof *outer_to_inner; i++)
+        if (style & outer_to_inner[i].bit) a = roles[outer_to_inner[i].role], coloured = true;
+    if (style & MD_STRONG) a = coloured ? a | (roles[THEME_STRONG] & ~A_COLOR) | A_BOLD : roles[THEME_STRONG];
+    if (style & MD_EMPHASIS)
+        a = coloured || (style & MD_STRONG) ? a | (roles[THEME_EMPHASIS] & ~A_COLOR) | A_ITALIC : roles[THEME_EMPHASIS];
+    if (style & MD_STRIKETHROUGH) a |= A_DIM;
     return a;
 }
 
@@ -97,7 +98,7 @@ static int add_markdown(tui_lines *out, const char *text, size_t len, int width,
             tui_span *v = realloc(line->spans, (size_t)(line->n_spans + 1) * sizeof *v);
             if (!v || tui_buf_append(&b, ml->text + sp->start, (size_t)sp->len)) { rc = -1; if (v) line->spans = v; break; }
             line->spans = v;
-            v[line->n_spans++] = (tui_span){(int)(b.len - (size_t)sp->len), sp->len, md_attr(roles, sp)};
+            v[line->n_spans++] = (tui_span){(int)(b.len - (size_t)sp->len), sp->len, md_attr(roles, sp->style)};
             at = sp->start + sp->len;
         }
         line->text = b.s;

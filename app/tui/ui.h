@@ -100,6 +100,7 @@ typedef struct tui_app {
     bool session_broken; /* loaded from a file we must never overwrite */
     /* views */
     tui_transcript transcript;
+    SCREEN *screen;
     WINDOW *w_transcript, *w_status, *w_input;
     int input_height;
     attr_t roles[THEME_ROLE_COUNT]; /* the theme's attributes per role */
