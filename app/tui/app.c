@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,22 +34,32 @@ void tui_note(tui_app *a, tui_block_kind kind, const char *fmt, ...) {
 }
 
 static void draw(tui_app *a) {
-    if (!a->w_transcript) return;
-    tui_transcript_draw(&a->transcript, a->w_transcript, a->roles);
-    wnoutrefresh(a->w_transcript);
+    if (a->w_transcript) {
+        tui_transcript_draw(&a->transcript, a->w_transcript, a->roles);
+        wnoutrefresh(a->w_transcript);
+    }
     tui_status_draw(a);
     tui_input_draw(a); /* last: it places the cursor */
 }
 
 void tui_layout(tui_app *a) {
-    int rows = LINES > 3 ? LINES : 3, cols = COLS > 8 ? COLS : 8;
-    int max_input = (rows - 2) / 2 > 1 ? (rows - 2) / 2 : 1;
-    a->input_height = tui_input_wanted_height(a, cols, max_input);
-    if (a->w_transcript) delwin(a->w_transcript), delwin(a->w_status), delwin(a->w_input);
-    int transcript_rows = rows - 1 - a->input_height;
-    a->w_transcript = newwin(transcript_rows, cols, 0, 0);
-    a->w_status = newwin(1, cols, transcript_rows, 0);
-    a->w_input = newwin(a->input_height, cols, transcript_rows + 1, 0);
+    if (a->w_transcript) delwin(a->w_transcript);
+    if (a->w_status) delwin(a->w_status);
+    if (a->w_input && a->w_input != stdscr) delwin(a->w_input);
+    a->w_transcript = a->w_status = NULL;
+    int cols = COLS > 1 ? COLS : 1;
+    if (LINES < 3) { /* no room for the transcript and the status bar: the input alone */
+        a->input_max = a->input_height = 1;
+        a->w_input = newwin(1, cols, LINES > 1 ? LINES - 1 : 0, 0);
+    } else {
+        a->input_max = LINES >= 4 ? (LINES - 2) / 2 : 1;
+        a->input_height = tui_input_wanted_height(a, cols, a->input_max);
+        int transcript_rows = LINES - 1 - a->input_height;
+        a->w_transcript = newwin(transcript_rows, cols, 0, 0);
+        a->w_status = newwin(1, cols, transcript_rows, 0);
+        a->w_input = newwin(a->input_height, cols, transcript_rows + 1, 0);
+    }
+    if (!a->w_input) a->w_input = stdscr; /* out of memory: keep reading keys */
     keypad(a->w_input, TRUE);
     nodelay(a->w_input, TRUE); /* keys are read after poll() says so, never waited for */
     clearok(curscr, TRUE);
@@ -169,8 +180,17 @@ static void read_keys(tui_app *a) {
     while (!a->quit && (kind = wget_wch(a->w_input, &key)) != ERR) handle_key(a, kind, key);
 }
 
+/* SIGTERM and SIGHUP (a closed terminal) end the loop like /quit: the answer being streamed is
+ * cancelled and saved. */
+static volatile sig_atomic_t stop_requested;
+static void on_stop_signal(int sig) { (void)sig; stop_requested = 1; }
+
 static void loop(tui_app *a) {
-    while (!a->quit) {
+    struct sigaction sa = {.sa_handler = on_stop_signal}, old_term, old_hup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+    while (!a->quit && !stop_requested) {
         draw(a);
         struct pollfd fds[3] = {{.fd = STDIN_FILENO, .events = POLLIN}};
         int n = 1, job_at = -1, loader_at = -1;
@@ -179,7 +199,7 @@ static void loop(tui_app *a) {
         bool busy = a->job || a->loader;
         int rc = poll(fds, (nfds_t)n, busy ? 100 : 1000);
         if (rc < 0 && errno != EINTR) break;
-        if (busy) a->spinner++;
+        a->spinner = (int)(tui_now() * 10); /* ten frames a second */
         if (job_at >= 0 && fds[job_at].revents) {
             tui_turn_drain(a);
             a->transcript.scroll = 0; /* new output returns to the bottom */
@@ -188,6 +208,8 @@ static void loop(tui_app *a) {
         if (fds[0].revents & (POLLHUP | POLLERR)) break;
         read_keys(a); /* also picks up KEY_RESIZE after SIGWINCH interrupted poll */
     }
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
 }
 
 static int screen_open(tui_app *a, const char *theme_name, char **err) {
@@ -207,14 +229,15 @@ static int screen_open(tui_app *a, const char *theme_name, char **err) {
     fputs("\033[?2004h", stdout); /* bracketed paste */
     fflush(stdout);
     if (tui_colors_load(a, theme_name, err)) return -1;
-    a->w_transcript = NULL;
     tui_layout(a);
     return 0;
 }
 
 static void screen_close(tui_app *a) {
     if (!a->screen) return;
-    if (a->w_transcript) delwin(a->w_transcript), delwin(a->w_status), delwin(a->w_input);
+    if (a->w_transcript) delwin(a->w_transcript);
+    if (a->w_status) delwin(a->w_status);
+    if (a->w_input && a->w_input != stdscr) delwin(a->w_input);
     a->w_transcript = a->w_status = a->w_input = NULL;
     fputs("\033[?2004l", stdout);
     fflush(stdout);

@@ -264,7 +264,7 @@ void tui_input_draw(tui_app *a) {
     WINDOW *w = a->w_input;
     if (!w) return;
     int width = getmaxx(w), height = getmaxy(w);
-    if (tui_input_wanted_height(a, width, INPUT_MAX_ROWS) != a->input_height) {
+    if (tui_input_wanted_height(a, width, a->input_max) != a->input_height) {
         tui_layout(a); /* the input grew or shrank: relayout, which redraws everything */
         return;
     }

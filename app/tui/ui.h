@@ -102,7 +102,7 @@ typedef struct tui_app {
     tui_transcript transcript;
     SCREEN *screen;
     WINDOW *w_transcript, *w_status, *w_input;
-    int input_height;
+    int input_height, input_max; /* rows now, and the most the layout gives it */
     attr_t roles[THEME_ROLE_COUNT]; /* the theme's attributes per role */
     char *theme_name;
     /* input */

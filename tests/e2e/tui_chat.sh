@@ -204,13 +204,34 @@ keys Enter
 check "/sessions lists the saved sessions" wait_for 'first .* msgs'
 type_line "/model $G4_SHARED/fixtures/models/keqv/model.gguf"
 check "/model loads in the background and reports it" wait_for 'keqv/model.gguf loaded'
+"${T[@]}" resize-window -t ui -x 30 -y 3
+check "a 30x3 window still shows the status bar and the input" wait_for 'idle$'
+"${T[@]}" resize-window -t ui -x 100 -y 30
+check "back at 100x30 the transcript is there again" wait_for 'keqv/model.gguf loaded'
 keys C-c
 check "one Ctrl-C asks for another" wait_for 'press Ctrl-C again to quit'
 keys C-c
 check "Ctrl-C twice exits" wait_exit
 check "Ctrl-C twice: exit status 0" test "$(cat "$TMP/exit" 2>/dev/null)" = 0
 
-# 10. a corrupt session named in --resume: a clear error, exit 1, the file untouched
+# 10. SIGTERM while an answer streams: the UI exits cleanly and saves the answer, cancelled
+start -m "$MODEL" --temp 1 -n 1000000 --ctx 32768
+wait_for 'idle$' >/dev/null
+type_line "/save terminated"
+type_line "a long story please"
+wait_for 'generating|answering|thinking' 20 >/dev/null
+pkill -TERM -P "$("${T[@]}" list-panes -t ui -F '#{pane_pid}')" -x gemma4
+check "SIGTERM: the UI exits" wait_exit
+check "SIGTERM: exit status 0" test "$(cat "$TMP/exit" 2>/dev/null)" = 0
+check "SIGTERM: the streamed answer is saved, cancelled" python3 - "$SESSIONS/terminated.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["messages"]
+assert [x["role"] for x in m] == ["user", "assistant"], m
+assert m[1]["stats"]["finish_reason"] == "cancelled", m[1]
+assert m[1]["stats"]["completion_tokens"] > 0, m[1]
+PY
+
+# 11. a corrupt session named in --resume: a clear error, exit 1, the file untouched
 printf '{"format": "gemma4-session", "version": 1, "messages": [' > "$SESSIONS/broken.json"
 cp "$SESSIONS/broken.json" "$TMP/broken.orig"
 start -m "$MODEL" --resume broken
