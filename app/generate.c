@@ -44,7 +44,6 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--show-thinking")) o->show_thinking = true, used = 0;
         else if (!strcmp(a, "--hide-thinking")) used = 0; /* the default now; accepted for old scripts */
         else if (!strcmp(a, "--raw")) o->raw = true, used = 0;
-        else if (!v) return cli_fail("%s needs a value (see gemma4 --help)", a), -1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
@@ -60,6 +59,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--top-k")) { if ((s->top_k = cli_parse_int(a, v, 0, 1 << 24)) < 0) return -1; }
         else if (!strcmp(a, "--seed")) { int seed = cli_parse_int(a, v, 0, 2147483647); if (seed < 0) return -1; s->seed = seed; }
         else return cli_fail("unknown option '%s' (see gemma4 --help)", a), -1;
+        if (used && !v) return cli_fail("%s needs a value (see gemma4 --help)", a), -1; /* numbers said so already */
         i += used;
     }
     if (!o->model) return cli_fail("-m MODEL is required"), -1;
@@ -249,6 +249,7 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text) {
         cli_fail("the reply was cut where the context of %d tokens filled up (--ctx)", pr.stats.context_size);
         return EXIT_TRUNCATED;
     case CHAT_FINISH_CANCELLED:
+        cli_fail("interrupted after %d tokens", pr.stats.completion_tokens);
         return EXIT_INTERRUPTED;
     }
     return EXIT_ERROR;

@@ -33,7 +33,7 @@ void chat_engine_close(chat_engine *engine);
 /* Model information for a status bar. */
 const char *chat_engine_model_name(const chat_engine *engine); /* the file or directory name, without .gguf */
 int chat_engine_context_size(const chat_engine *engine);       /* tokens the context holds at most */
-int chat_engine_context_used(const chat_engine *engine);       /* tokens held now (the last conversation) */
+int chat_engine_context_used(const chat_engine *engine);       /* tokens held now (any thread) */
 const g4_model *chat_engine_model(const chat_engine *engine);
 /* The token ids sampled by the last generate (the stop token included), valid
  * until the next generate; *n receives their count. */
@@ -101,7 +101,7 @@ typedef struct {
     size_t len;
     int tool_index;         /* 0, 1, ... within the reply */
     const char *tool_name;  /* NUL-terminated (TOOL_CALL_BEGIN/END) */
-    const char *tool_id;    /* NUL-terminated, unique per engine, e.g. "call_3f2a9c01d4e7" */
+    const char *tool_id;    /* NUL-terminated, unique per engine, "call_" and 16 hex digits */
     int progress_done, progress_total; /* PROGRESS: prompt tokens evaluated / to evaluate */
     int tokens;             /* completion tokens sampled so far */
     chat_stats stats;       /* DONE */

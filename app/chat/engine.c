@@ -4,7 +4,6 @@
  * names. A turn itself (render, reuse, evaluate, sample) is turn.c. */
 #include "chat/run.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +53,7 @@ chat_engine *chat_engine_open(const char *model_path, const chat_engine_params *
     if (!e) return set_err(err, "out of memory"), NULL;
     atomic_init(&e->cancel, 0);
     atomic_init(&e->busy, 0);
+    atomic_init(&e->used, 0);
     if (!(e->model = g4_model_load(model_path))) {
         set_err(err, "%s", g4_last_error());
         goto fail;
@@ -116,7 +116,7 @@ void chat_engine_close(chat_engine *e) {
 
 const char *chat_engine_model_name(const chat_engine *e) { return e->name; }
 int chat_engine_context_size(const chat_engine *e) { return e->n_ctx; }
-int chat_engine_context_used(const chat_engine *e) { return e->n_held; }
+int chat_engine_context_used(const chat_engine *e) { return atomic_load(&e->used); }
 const g4_model *chat_engine_model(const chat_engine *e) { return e->model; }
 
 const int32_t *chat_engine_completion_tokens(const chat_engine *e, int *n) {

@@ -21,6 +21,7 @@ struct chat_engine {
     g4_sampler_params defaults;  /* the model's generation defaults */
     int32_t *held;               /* [n_ctx] the token ids sequence 0 holds */
     int n_held;                  /* == g4_seq_length(ctx, 0) */
+    atomic_int used;             /* n_held for other threads (chat_engine_context_used) */
     int32_t *completion;         /* the ids sampled by the last generate */
     int n_completion, cap_completion;
     uint64_t id_state;           /* tool-call ids and random seeds */

@@ -181,10 +181,12 @@ static int decode(chat_engine *e, const int32_t *ids, int n) {
     g4_batch b = {.n_tokens = n, .token = ids};
     if (g4_decode(e->ctx, &b)) {
         e->n_held = g4_seq_length(e->ctx, 0); /* unchanged on failure */
+        atomic_store(&e->used, e->n_held);
         return -1;
     }
     memcpy(e->held + e->n_held, ids, (size_t)n * sizeof *ids);
     e->n_held += n;
+    atomic_store(&e->used, e->n_held);
     return 0;
 }
 
@@ -198,6 +200,7 @@ static const float *evaluate_prompt(turn *t, const int32_t *ids, int n, int *cac
     if (keep < e->n_held) {
         int rc = g4_seq_truncate(e->ctx, 0, keep);
         e->n_held = g4_seq_length(e->ctx, 0);
+        atomic_store(&e->used, e->n_held);
         if (rc) return fail(t, "%s", g4_last_error()), NULL;
     }
     *cached = keep;

@@ -264,7 +264,14 @@ int hub_fetch_files(const hub_options *opt, const hub_id *id, const char *repo_d
         rc = hub_fail(err, "out of memory");
         goto done;
     }
+    hub_strlist aliases = {0};  /* files whose content another file of the list brings */
     for (size_t i = 0; i < n && rc == 0; i++) {
+        bool same_blob = false;
+        for (size_t k = 0; k < i && !same_blob; k++) same_blob = !strcmp(files[k]->etag, files[i]->etag);
+        if (same_blob) {
+            if (hub_strlist_add(&aliases, files[i]->name)) rc = hub_fail(err, "out of memory");
+            continue;
+        }
         int r = job_prepare(&jobs[i], files[i], opt, id, repo_dir, commit, escaper, err);
         if (r < 0) rc = -1;
         else if (r == 0) {
@@ -273,7 +280,7 @@ int hub_fetch_files(const hub_options *opt, const hub_id *id, const char *repo_d
             already += jobs[i].have;
         }
     }
-    hub_progress prog;
+    hub_progress prog = {0};
     if (rc == 0 && n_todo) {
         char label[300];
         snprintf(label, sizeof label, "%s", id->repo);
@@ -329,6 +336,11 @@ int hub_fetch_files(const hub_options *opt, const hub_id *id, const char *repo_d
         hub_progress_update(&prog, done_bytes, active, finished, false);
         if (active) curl_multi_poll(multi, NULL, 0, 100, NULL);
     }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (hub_strlist_has(&aliases, files[i]->name) &&
+            hub_link_snapshot(repo_dir, commit, files[i]->name, files[i]->etag, err))
+            rc = -1;
+    hub_strlist_free(&aliases);
     if (n_todo && rc == 0) {
         hub_progress_update(&prog, total, 0, finished, true);
         hub_progress_end(&prog, true);

@@ -33,6 +33,8 @@ mkdir -p "$ROOT/acme/tiny-it" "$ROOT/acme/tiny-GGUF" "$ROOT/acme/split-GGUF"
 cp "$FIX/config.json" "$FIX/model.safetensors" "$ROOT/acme/tiny-it/"
 write_tokenizer "$ROOT/acme/tiny-it"
 echo "# tiny" >"$ROOT/acme/tiny-it/README.md"
+# two files with the same content share one blob
+cp "$ROOT/acme/tiny-it/tokenizer_config.json" "$ROOT/acme/tiny-it/special_tokens_map.json"
 cp -r "$ROOT/acme/tiny-it" "$ROOT/acme/gated-it"
 # acme/tiny-sharded: the same shape in two shards + index
 "$G4_GEN" --shape tiny --format hf --shards 2 --out "$ROOT/acme/tiny-sharded" 2>/dev/null || bad "g4gen --shards 2"
@@ -86,7 +88,7 @@ check "pull of a checkpoint exits 0 ($(head -c 300 "$TMP/err"))" [ $rc = 0 ]
 check "pull prints the snapshot directory" [ "$out" = "$TINY/snapshots/$(commit_of acme/tiny-it)" ]
 check "--quiet prints nothing on stderr" [ ! -s "$TMP/err" ]
 check "cache layout: blobs, relative symlinks, refs/main" verify_layout "$CACHE" acme/tiny-it \
-    config.json model.safetensors tokenizer.json tokenizer_config.json generation_config.json
+    config.json model.safetensors tokenizer.json tokenizer_config.json generation_config.json special_tokens_map.json
 check "files the model does not need are not fetched" [ ! -e "$out/README.md" ]
 
 direct=$("$G4_BIN" -m "$ROOT/acme/tiny-it" -p hi -n 4 --temp 0 2>&1)
@@ -156,9 +158,10 @@ check "404: no such revision ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "revisi
 check "a bad id is refused ($(cat "$TMP/err"))" [ $rc = 1 ] && grep -q "not a model id" "$TMP/err"
 
 # offline: the cache alone
+want=$TINY/snapshots/$(commit_of acme/tiny-it)
 hubctl "_control?reset=1" >/dev/null
 out=$(HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-it --quiet 2>"$TMP/err"); rc=$?
-check "HF_HUB_OFFLINE=1 resolves through refs/main ($(cat "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$TINY/snapshots/$(commit_of acme/tiny-it)" ]
+check "HF_HUB_OFFLINE=1 resolves through refs/main ($(cat "$TMP/err"))" [ $rc = 0 ] && [ "$out" = "$want" ]
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-GGUF:Q8_0 --quiet >/dev/null 2>&1
 HF_HUB_OFFLINE=1 "$G4_BIN" pull acme/tiny-sharded --quiet >/dev/null 2>&1
 check "HF_HUB_OFFLINE=1 never touches the network" [ -z "$(hubctl _log | grep -v _log)" ]
