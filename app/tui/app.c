@@ -224,6 +224,10 @@ static int screen_open(tui_app *a, const char *theme_name, char **err) {
     set_escdelay(25);
     define_key("\033[200~", KEY_PASTE_BEGIN);
     define_key("\033[201~", KEY_PASTE_END);
+    /* Home and End as terminals and multiplexers send them whatever terminfo says */
+    static const char *const home[] = {"\033[H", "\033OH", "\033[1~", "\033[7~"};
+    static const char *const end[] = {"\033[F", "\033OF", "\033[4~", "\033[8~"};
+    for (size_t i = 0; i < sizeof home / sizeof *home; i++) define_key(home[i], KEY_HOME), define_key(end[i], KEY_END);
     mousemask(BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
     mouseinterval(0);
     fputs("\033[?2004h", stdout); /* bracketed paste */

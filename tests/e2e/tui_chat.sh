@@ -69,6 +69,12 @@ type_line "/frobnicate"
 check "unknown command reported" wait_for 'unknown command /frobnicate'
 type_line "/help"
 check "/help lists the commands" wait_for '/retry'
+type_line "/help"
+check "a long transcript scrolls: the first message is off screen" wait_gone 'hello there'
+keys PPage PPage
+check "PgUp scrolls back to the first message" wait_for 'hello there'
+keys End
+check "End returns to the bottom" wait_gone 'hello there'
 
 # 3. Esc cancels a long generation; the partial answer stays, marked cancelled
 type_line "/set max_tokens 1000000"
