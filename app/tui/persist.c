@@ -19,6 +19,31 @@ static const char *string_field(const json_t *msg, const char *key) {
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A copy of s[0..len) that is valid UTF-8 (what JSON needs): each byte that does not start a
+ * complete, shortest-form sequence becomes U+FFFD. A cancel can cut a character in half, and
+ * pasted input can be anything. */
+static char *valid_utf8(const char *s, size_t len) {
+    char *out = malloc(len * 3 + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned c = p[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = n > 0 && i + n <= len && c != 0;
+        unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; ok && k < n; k++) {
+            ok = (p[i + k] & 0xC0) == 0x80;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        if (ok) ok = (n == 1 || (n == 2 && cp >= 0x80) || (n == 3 && cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) ||
+                      (n == 4 && cp >= 0x10000 && cp <= 0x10FFFF));
+        if (ok) memcpy(o, p + i, n), o += n, i += n;
+        else memcpy(o, "\xEF\xBF\xBD", 3), o += 3, i++;
+    }
+    *o = 0;
+    return out;
+}
+
 static bool has_messages(const tui_app *a) { return a->session && json_array_size(a->session->messages) > 0; }
 
 /* Autosave (only once the conversation has a message: empty sessions leave no files). */
@@ -76,7 +101,9 @@ static void rebuild_transcript(tui_app *a) {
                 if (!v) break;
                 b->tools = v;
                 const char *name = string_field(fn, "name"), *args = string_field(fn, "arguments");
-                v[b->n_tools++] = (tui_tool_call){strdup(name ? name : "?"), args ? strdup(args) : NULL, true};
+                const char *id = string_field(call, "id");
+                v[b->n_tools++] = (tui_tool_call){strdup(name ? name : "?"), args ? strdup(args) : NULL,
+                                                  id ? strdup(id) : NULL, true};
             }
             const json_t *stats = json_object_get(msg, "stats");
             if (json_is_object(stats)) stats_from_json(b, stats);
@@ -231,7 +258,9 @@ void tui_persist_list(tui_app *a) {
 
 void tui_persist_add_user(tui_app *a, const char *text) {
     char err[ERR_MAX];
-    json_t *msg = session_message_new("user", text);
+    char *clean = valid_utf8(text, strlen(text));
+    json_t *msg = clean ? session_message_new("user", clean) : NULL;
+    free(clean);
     if (!msg || session_append(a->session, msg, err, sizeof err)) {
         tui_note(a, TUI_BLOCK_ERROR, "cannot record the message: %s", msg ? err : "out of memory");
         return;
@@ -241,15 +270,25 @@ void tui_persist_add_user(tui_app *a, const char *text) {
 
 void tui_persist_set_assistant(tui_app *a, const tui_block *b, const char *finish) {
     char err[ERR_MAX];
-    json_t *msg = session_message_new("assistant", b->content.len || !b->n_tools ? (b->content.s ? b->content.s : "") : NULL);
-    if (!msg) return;
-    if (b->reasoning.len) json_object_set_new(msg, "reasoning", json_string(b->reasoning.s));
+    char *content = valid_utf8(b->content.s ? b->content.s : "", b->content.len);
+    char *reasoning = valid_utf8(b->reasoning.s ? b->reasoning.s : "", b->reasoning.len);
+    json_t *msg = content && reasoning ? session_message_new("assistant", b->content.len || !b->n_tools ? content : NULL) : NULL;
+    if (msg && b->reasoning.len) json_object_set_new(msg, "reasoning", json_string(reasoning));
+    free(content), free(reasoning);
+    if (!msg) {
+        tui_note(a, TUI_BLOCK_ERROR, "cannot record the answer: out of memory");
+        return;
+    }
     if (b->n_tools) {
         json_t *calls = json_array();
-        for (int i = 0; i < b->n_tools; i++)
-            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "", "type", "function", "function",
-                                                   "name", b->tools[i].name, "arguments",
-                                                   b->tools[i].arguments ? b->tools[i].arguments : "{}"));
+        for (int i = 0; i < b->n_tools; i++) {
+            const char *args = b->tools[i].arguments ? b->tools[i].arguments : "{}";
+            char *name = valid_utf8(b->tools[i].name, strlen(b->tools[i].name)), *clean_args = valid_utf8(args, strlen(args));
+            if (name && clean_args)
+                json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", b->tools[i].id ? b->tools[i].id : "",
+                                                       "type", "function", "function", "name", name, "arguments", clean_args));
+            free(name), free(clean_args);
+        }
         json_object_set_new(msg, "tool_calls", calls);
     }
     session_stats stats = {.prompt_tokens = b->prompt_tokens, .completion_tokens = b->completion_tokens,

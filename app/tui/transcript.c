@@ -26,7 +26,7 @@ tui_block *tui_transcript_add(tui_transcript *t, tui_block_kind kind, const char
 static void block_free(tui_block *b) {
     tui_buf_free(&b->content);
     tui_buf_free(&b->reasoning);
-    for (int i = 0; i < b->n_tools; i++) free(b->tools[i].name), free(b->tools[i].arguments);
+    for (int i = 0; i < b->n_tools; i++) free(b->tools[i].name), free(b->tools[i].arguments), free(b->tools[i].id);
     free(b->tools);
     tui_lines_clear(&b->lines);
     free(b);

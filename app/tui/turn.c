@@ -77,11 +77,11 @@ void tui_cancel(tui_app *a) {
     a->state = TUI_CANCELLING;
 }
 
-static void add_tool(tui_block *b, const char *name) {
+static void add_tool(tui_block *b, const char *name, const char *id) {
     tui_tool_call *v = realloc(b->tools, (size_t)(b->n_tools + 1) * sizeof *v);
     if (!v) return;
     b->tools = v;
-    b->tools[b->n_tools++] = (tui_tool_call){strdup(name ? name : "?"), NULL, false};
+    b->tools[b->n_tools++] = (tui_tool_call){strdup(name ? name : "?"), NULL, id ? strdup(id) : NULL, false};
 }
 
 static void finish(tui_app *a, const chat_event *ev) {
@@ -137,7 +137,7 @@ static bool apply(tui_app *a, const chat_event *ev) {
         }
         break;
     case CHAT_EVENT_TOOL_CALL_BEGIN:
-        if (b) add_tool(b, ev->tool_name), tui_block_touch(b);
+        if (b) add_tool(b, ev->tool_name, ev->tool_id), tui_block_touch(b);
         break;
     case CHAT_EVENT_TOOL_CALL_ARGS:
     case CHAT_EVENT_TOOL_CALL_END:

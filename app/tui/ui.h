@@ -37,7 +37,7 @@ void tui_buf_free(tui_buf *b);
 
 /* ---- transcript: a list of message blocks ---- */
 typedef enum { TUI_BLOCK_USER, TUI_BLOCK_ASSISTANT, TUI_BLOCK_NOTE, TUI_BLOCK_ERROR } tui_block_kind;
-typedef struct { char *name, *arguments; bool done; } tui_tool_call;
+typedef struct { char *name, *arguments, *id; bool done; } tui_tool_call; /* id: the engine's, or NULL */
 
 typedef struct {
     tui_block_kind kind;

@@ -91,7 +91,7 @@ long="alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi o
 type_line "/set max_tokens 4"
 type_line "$long"
 wait_for 'ctx [0-9]+/32768.* idle' >/dev/null
-check "at 100 columns the long message is one line" has 'alpha beta.*sigma'
+check "at 100 columns the long message is one line" wait_for 'alpha beta.*sigma'
 "${T[@]}" resize-window -t ui -x 50 -y 24
 check "after resize the message wraps" wait_gone 'alpha beta.*sigma'
 check "after resize the message's end is on screen" has 'sigma'
