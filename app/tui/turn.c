@@ -111,8 +111,7 @@ static void finish(tui_app *a, const chat_event *ev) {
     a->total_completion_tokens += st->completion_tokens;
 }
 
-/* Applies one event to the streaming block; returns true when the turn is over. */
-static bool apply(tui_app *a, const chat_event *ev) {
+bool tui_turn_apply(tui_app *a, const chat_event *ev) {
     tui_block *b = a->streaming;
     switch (ev->type) {
     case CHAT_EVENT_PROGRESS:
@@ -168,7 +167,7 @@ static bool apply(tui_app *a, const chat_event *ev) {
 void tui_turn_drain(tui_app *a) {
     chat_event ev;
     bool over = false;
-    while (a->job && !over && chat_job_next(a->job, &ev) > 0) over = apply(a, &ev);
+    while (a->job && !over && chat_job_next(a->job, &ev) > 0) over = tui_turn_apply(a, &ev);
     if (over) { /* DONE or ERROR is the job's last event */
         if (a->streaming && a->streaming->streaming) { /* ended without a done event (error) */
             a->streaming->streaming = false;

@@ -120,6 +120,8 @@ int tui_send(tui_app *a, const char *text, bool replace_last);
 void tui_cancel(tui_app *a);
 int tui_retry(tui_app *a);
 void tui_turn_drain(tui_app *a); /* the job's fd is readable: apply its events */
+/* Applies one event to a->streaming (and the status); true when the turn is over. */
+bool tui_turn_apply(tui_app *a, const chat_event *ev);
 void tui_toggle_thinking(tui_app *a);
 void tui_model_switch(tui_app *a, const char *model); /* path or hub id, loaded in the background */
 
