@@ -10,6 +10,8 @@
 int cmd_eval(int argc, char **argv);
 /* gemma4 -m MODEL (--tokens LIST | -p TEXT) [-n N] [-t N]: one-shot generation */
 int cmd_generate(int argc, char **argv);
+/* gemma4 [-m MODEL] [options] on a terminal: the chat UI (app/chat_ui.c) */
+int cmd_chat(int argc, char **argv);
 /* gemma4 bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--json]: speed medians */
 int cmd_bench(int argc, char **argv);
 /* gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] TEXT | --jsonl IN.jsonl */

@@ -1,12 +1,15 @@
 /* main.c: the gemma4 executable: dispatches to a subcommand. */
 #include "cli.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
-    "usage: gemma4 -m MODEL -p TEXT [options]        answer one message, streamed to stdout\n"
+    "usage: gemma4 [-m MODEL] [options]               chat in the terminal UI (gemma4 --help-chat)\n"
+    "       gemma4 -m MODEL -p TEXT [options]        answer one message, streamed to stdout\n"
     "       gemma4 -m MODEL --tokens IDS [-n N]      greedy token ids after raw token ids\n"
     "       gemma4 eval -m MODEL --tokens IDS [--logits OUT.f32] [--batch N] [--greedy K] [-t N]\n"
     "       gemma4 bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
@@ -42,7 +45,19 @@ static const char usage[] =
     "  -t N   threads (default 0: every core)  -r N   runs after a warm-up (default 5)\n"
     "  --json one JSON object of the medians: prefill/decode tok/s, TTFT, TPOT, peak RSS\n";
 
+/* The chat UI runs when stdin and stdout are terminals and no one-shot prompt is given. */
+static bool wants_chat_ui(int argc, char **argv) {
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) return false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--prompt") || !strcmp(argv[i], "--tokens") ||
+            !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return false;
+    return true;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--help-chat")) { char *h[] = {argv[0], "--help"}; return cmd_chat(2, h); }
+    if ((argc < 2 || argv[1][0] == '-') && wants_chat_ui(argc, argv)) return cmd_chat(argc, argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -1,0 +1,144 @@
+/* chat_ui.c: `gemma4 [-m MODEL] [options]` on a terminal: layers the model's defaults, the
+ * config file and the command-line flags, resolves the model (a hub id downloads once), and
+ * opens the chat UI (app/tui). */
+#include "cli.h"
+#include "config/config.h"
+#include "hub/hub.h"
+#include "tui/tui.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The model `gemma4` chats with when neither -m nor the config names one. */
+#define DEFAULT_MODEL_ID "google/gemma-4-E2B-it"
+
+static const char chat_usage[] =
+    "usage: gemma4 [-m MODEL] [options]     chat in the terminal UI\n"
+    "  -m, --model MODEL       a .gguf file, a Hugging Face directory or a hub id (default: the config's\n"
+    "                          model, else " DEFAULT_MODEL_ID ")\n"
+    "  --resume [NAME]         continue a saved session (the latest without NAME)\n"
+    "  --theme NAME            colour theme (dark, light, high-contrast, gruvbox or your own)\n"
+    "  --system TEXT           system prompt\n"
+    "  --think, --no-think     let the model think before answering (or not)\n"
+    "  --temp T  --top-k K  --top-p P  --min-p P  --seed S  -n N (max tokens per answer)\n"
+    "  --ctx N                 context size in tokens   -t, --threads N   CPU threads\n"
+    "  --chat-template FILE    a Jinja chat template instead of the model's\n";
+
+static int parse_real(const char *opt, const char *v, double lo, double hi, float *out) {
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d >= lo && d <= hi)) return cli_fail("%s needs a number in [%g, %g]", opt, lo, hi), -1;
+    *out = (float)d;
+    return 0;
+}
+
+typedef struct {
+    const char *model, *theme, *system, *resume, *template_file;
+    bool resume_latest;
+    int think; /* -1 unset */
+    int threads, ctx;
+    chat_settings s;
+} chat_flags;
+
+static int parse_flags(int argc, char **argv, chat_flags *f) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--think")) { f->think = 1; continue; }
+        if (!strcmp(a, "--no-think")) { f->think = 0; continue; }
+        if (!strcmp(a, "--resume")) {
+            if (v && v[0] != '-') f->resume = v, i++;
+            else f->resume_latest = true;
+            continue;
+        }
+        if (!v) return cli_fail("%s needs a value (see gemma4 --help)", a), -1;
+        i++;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) f->model = v;
+        else if (!strcmp(a, "--theme")) f->theme = v;
+        else if (!strcmp(a, "--system")) f->system = v;
+        else if (!strcmp(a, "--chat-template")) f->template_file = v;
+        else if (!strcmp(a, "--temp")) { if (parse_real(a, v, 0, 100, &f->s.temperature)) return -1; }
+        else if (!strcmp(a, "--top-p")) { if (parse_real(a, v, 0.001, 1, &f->s.top_p)) return -1; }
+        else if (!strcmp(a, "--min-p")) { if (parse_real(a, v, 0, 1, &f->s.min_p)) return -1; }
+        else if (!strcmp(a, "--top-k")) { if ((f->s.top_k = cli_parse_int(a, v, 0, 1 << 24)) < 0) return -1; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if ((f->s.max_tokens = cli_parse_int(a, v, 1, 1 << 24)) < 0) return -1; }
+        else if (!strcmp(a, "--seed")) { int s = cli_parse_int(a, v, 0, 2147483647); if (s < 0) return -1; f->s.seed = s; }
+        else if (!strcmp(a, "--ctx")) { if ((f->ctx = cli_parse_int(a, v, 1, 1 << 30)) < 0) return -1; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if ((f->threads = cli_parse_int(a, v, 0, 4096)) < 0) return -1; }
+        else return cli_fail("unknown option '%s'\n%s", a, chat_usage), -1;
+    }
+    return 0;
+}
+
+/* Flags over the config over the model's defaults (unset values stay unset). */
+static void layer(const config *c, const chat_flags *f, tui_options *o) {
+    chat_settings s = f->s;
+    if (isnan(s.temperature) && !isnan(c->temperature)) s.temperature = (float)c->temperature;
+    if (isnan(s.top_p) && !isnan(c->top_p)) s.top_p = (float)c->top_p;
+    if (isnan(s.min_p) && !isnan(c->min_p)) s.min_p = (float)c->min_p;
+    if (s.top_k < 0 && c->top_k >= 0) s.top_k = c->top_k;
+    if (s.max_tokens <= 0 && c->max_tokens > 0) s.max_tokens = c->max_tokens;
+    if (s.seed == CHAT_SEED_RANDOM && c->seed >= 0) s.seed = c->seed;
+    s.think = f->think >= 0 ? f->think : c->think;
+    o->settings = s;
+    o->model = f->model ? f->model : c->model ? c->model : DEFAULT_MODEL_ID;
+    o->theme = f->theme ? f->theme : c->theme;
+    o->system = f->system ? f->system : c->system && c->system[0] ? c->system : NULL;
+    o->resume = f->resume;
+    o->resume_latest = f->resume_latest;
+    o->engine.threads = f->threads >= 0 ? f->threads : c->threads >= 0 ? c->threads : 0;
+    o->engine.n_ctx = f->ctx > 0 ? f->ctx : c->ctx > 0 ? c->ctx : 0;
+}
+
+static char *read_text_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    char buf[65536];
+    size_t n;
+    while (out && (n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, out);
+    if (out) fclose(out);
+    fclose(f);
+    return text;
+}
+
+int cmd_chat(int argc, char **argv) {
+    chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .s = chat_settings_defaults()};
+    f.s.think = -1;
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) return fputs(chat_usage, stdout), 0;
+    if (parse_flags(argc, argv, &f)) return 2;
+    config c;
+    config_init(&c);
+    char path[4096], err[1024];
+    if (config_default_path(path, sizeof path, err, sizeof err) == 0 && config_load(&c, path, err, sizeof err)) {
+        config_free(&c);
+        return cli_fail("%s", err);
+    }
+    tui_options o = {0};
+    layer(&c, &f, &o);
+    char *template_text = NULL, *resolved = NULL, *rerr = NULL;
+    int status = 1;
+    if (f.template_file && !(template_text = read_text_file(f.template_file))) {
+        cli_fail("cannot read the chat template %s", f.template_file);
+        goto out;
+    }
+    o.engine.chat_template = template_text;
+    o.model_path = o.model;
+    if (hub_is_model_id(o.model)) {
+        hub_options hub;
+        hub_options_default(&hub);
+        if (!(resolved = hub_resolve(o.model, &hub, &rerr))) {
+            cli_fail("%s", rerr ? rerr : "cannot resolve the model id");
+            goto out;
+        }
+        o.model_path = resolved;
+    }
+    status = tui_run(&o);
+out:
+    free(rerr), free(resolved), free(template_text);
+    config_free(&c);
+    return status;
+}
