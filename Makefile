@@ -76,10 +76,10 @@ test-fuzz: deps
 
 test: test-release test-asan test-fuzz
 
-# Until the terminal UI lands, chat answers PROMPT once (MODEL is required).
+# The chat UI on MODEL (a .gguf file, an HF directory or a hub id), else on the
+# config file's model, else on the default model (downloaded once into the HF cache).
 chat: build
-	@if [ -z "$(MODEL)" ]; then ./$(BUILD)/gemma4 --help; echo; echo "usage: make chat MODEL=path/to/model.gguf [PROMPT='...'] [ARGS='--think']"; \
-	else ./$(BUILD)/gemma4 -m "$(MODEL)" -p "$(or $(PROMPT),Hello! Who are you?)" $(ARGS); fi
+	./$(BUILD)/gemma4 $(if $(MODEL),-m "$(MODEL)") $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
