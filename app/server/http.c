@@ -245,6 +245,10 @@ static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, request_c
     rd->stream = s;
     rd->last_send = now();
     srv_sse_init(&rd->sse, &meta, srv_stream_request(s));
+    if (srv_sse_start(&rd->sse, &rd->out)) {
+        sse_free(rd);
+        return fail(h, c, rq, 500, "out of memory%s", "");
+    }
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, rd, sse_free);
     if (!r) {
         sse_free(rd);
@@ -420,7 +424,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->route = rt ? rt->route : SRV_ROUTE_OTHER;
         *con_cls = rq;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > h->p.max_body) rq->too_large = true;
+        if (cl && strtoull(cl, NULL, 10) > h->p.max_body) { /* refused before the body is sent (no 100 Continue) */
+            srv_error err;
+            srv_fail(&err, 413, NULL, "the body of %.20s bytes exceeds the limit of %zu bytes", cl, h->p.max_body);
+            return send_error(h, c, rq, &err);
+        }
         return MHD_YES;
     }
     if (rq->answered) { /* answered early (413, 408): drop what else comes */

@@ -240,6 +240,12 @@ static json_t *tool_delta(int index, const char *id, const char *name, const cha
     return json_pack("{s:[o]}", "tool_calls", call);
 }
 
+int srv_sse_start(srv_sse *sse, srv_buf *out) {
+    for (int c = 0; c < sse->n_choices && c < SRV_MAX_N; c++)
+        if (role_chunk(sse, c, out)) return -1;
+    return 0;
+}
+
 int srv_sse_event(srv_sse *sse, const srv_event *ev, srv_buf *out) {
     int c = ev->choice >= 0 && ev->choice < SRV_MAX_N ? ev->choice : 0;
     if (ev->type != SRV_EV_ERROR && role_chunk(sse, c, out)) return -1;

@@ -221,6 +221,8 @@ typedef struct {
 } srv_sse;
 
 void srv_sse_init(srv_sse *sse, const srv_reply_meta *meta, const srv_request *req);
+/* The first chunks, sent before any event: each choice's role (chat) or echoed prompt. */
+int srv_sse_start(srv_sse *sse, srv_buf *out);
 /* Appends the chunks for ev (and, after the last DONE, the usage chunk and
  * "data: [DONE]"); -1 when out of memory. */
 int srv_sse_event(srv_sse *sse, const srv_event *ev, srv_buf *out);
