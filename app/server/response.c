@@ -213,10 +213,12 @@ static json_t *chunk(const srv_sse *sse, int index, json_t *delta, const char *t
     if (sse->meta.kind == SRV_CHAT)
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", index, "delta", delta ? delta : json_object(), "logprobs",
                            logprobs ? logprobs : json_null(), "finish_reason", finish ? json_string(finish) : json_null());
-    else
+    else {
+        json_decref(delta); /* completions have no delta */
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", index, "text", str(text ? text : "", text ? len : 0),
                            "logprobs", logprobs ? logprobs : json_null(), "finish_reason",
                            finish ? json_string(finish) : json_null());
+    }
     return json_pack("{s:s, s:s, s:i, s:s, s:[o]}", "id", sse->meta.id, "object",
                      sse->meta.kind == SRV_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                      (json_int_t)sse->meta.created, "model", sse->meta.model, "choices", choice);

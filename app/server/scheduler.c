@@ -252,21 +252,23 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish finish) {
         static const char oom[] = "out of memory while streaming the reply";
         ev = (srv_event){.type = SRV_EV_ERROR, .text = (char *)oom, .len = sizeof oom - 1};
     }
-    push(sl, &ev);
+    /* the slot counts as free before the client hears DONE, so that a follow-up
+     * sent at once is queued rather than refused (the loop admits it after this) */
     pthread_mutex_lock(&s->mu);
     s->busy--;
     s->stats.requests_done++;
     s->stats.generated_tokens += (uint64_t)sl->n_generated;
     pthread_mutex_unlock(&s->mu);
+    push(sl, &ev);
     slot_release(sl);
 }
 
 static void slot_error(srv_sched *s, slot *sl, const char *msg) {
     srv_event ev = {.type = SRV_EV_ERROR, .text = (char *)msg, .len = strlen(msg)};
-    push(sl, &ev);
     pthread_mutex_lock(&s->mu);
     s->busy--;
     pthread_mutex_unlock(&s->mu);
+    push(sl, &ev);
     slot_release(sl);
 }
 

@@ -21,7 +21,7 @@ printf '%s' '{{ bos_token }}{% for m in messages %}<|turn>{{ m.role }}
 {% endfor %}<|turn>model
 {% if enable_thinking %}<|channel>thought
 {% endif %}' >"$TMP/think.jinja"
-trap 'stop_server; rm -rf "$TMP"' EXIT
+trap 'stop_server; [ "${KEEP_LOG:-}" ] && cp "$TMP"/log* /tmp/srvt/ 2>/dev/null; rm -rf "$TMP"' EXIT
 
 # ---- refusals at start ----
 "$G4_BIN" -m "$M" --serve --host 0.0.0.0 --port 0 >/dev/null 2>"$TMP/err"; rc=$?
@@ -201,7 +201,7 @@ fi
 curl -s -N "${A[@]}" "http://127.0.0.1:$PORT/v1/chat/completions" \
     -d '{"messages":[{"role":"user","content":"Hi"}],"stream":true,"max_tokens":8000,"temperature":0}' >"$TMP/term" &
 CURL=$!
-sleep 1
+for _ in $(seq 1 100); do grep -q '^data: ' "$TMP/term" 2>/dev/null && break; sleep 0.1; done
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID"; rc=$?
 SERVER_PID=""
