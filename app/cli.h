@@ -21,6 +21,9 @@ int cmd_template(int argc, char **argv);
 /* gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]: download into the HF cache */
 int cmd_pull(int argc, char **argv);
 
+/* gemma4 -m MODEL --serve [options]: the OpenAI-compatible HTTP server */
+int cmd_serve(int argc, char **argv);
+
 /* Parses "2,105,9" into a malloc'd array; returns the count, or -1 with a message on stderr. */
 int cli_parse_tokens(const char *s, int32_t **out);
 /* Parses a positive integer option value; -1 with a message on stderr if invalid. */

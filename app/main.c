@@ -16,6 +16,7 @@ static const char usage[] =
     "       gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] [--untrusted] TEXT | --jsonl IN.jsonl\n"
     "       gemma4 template --template FILE.jinja --case CASE.json\n"
     "       gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]   download a model from the hub\n"
+    "       gemma4 -m MODEL --serve [--host 127.0.0.1] [--port 8000]  OpenAI-compatible server (--serve --help)\n"
     "\n"
     "MODEL is a .gguf file, a Hugging Face checkpoint directory, or a hub id (ORG/NAME[:QUANT]).\n"
     "IDS is a comma-separated list of token ids, e.g. 2,105,2364.\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--serve")) return cmd_serve(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
