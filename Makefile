@@ -67,7 +67,7 @@ test-release: build peer
 test-asan: deps
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DG4_SANITIZE=ON -DG4_BLAS=OFF
 	cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && $(PEER_ENV) ctest --output-on-failure -j 2 -LE heavy --timeout 1800
+	cd $(BUILD)-asan && $(PEER_ENV) ctest --output-on-failure -j 2 -LE "heavy|perf" --timeout 1800
 
 test-fuzz: deps
 	cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DG4_FUZZ=ON -DG4_BLAS=OFF -DG4_FUZZ_SECONDS=$(FUZZ_SECONDS)

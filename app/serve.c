@@ -255,6 +255,7 @@ int cmd_serve(int argc, char **argv) {
         nanosleep(&tick, NULL);
     }
     srv_sched_shutdown(sched); /* what still runs ends with "abort", streams end with [DONE] */
+    srv_http_flush_streams(http, 2000);
     rc = 0;
 done:
     srv_http_stop(http);

@@ -35,6 +35,7 @@ struct srv_http {
     long created;
     srv_metrics metrics;
     atomic_uint_fast64_t next_id;
+    atomic_int open_streams;   /* streamed responses MHD still holds (not yet sent to their end) */
 };
 
 /* One request on a connection (MHD's *con_cls). */
@@ -183,6 +184,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void sse_free(void *cls) {
     sse_reader_ctx *rd = cls;
     if (!rd->finished) srv_stream_cancel(rd->stream); /* the client left: free its slot */
+    atomic_fetch_sub(&rd->h->open_streams, 1); /* MHD is done with the response */
     srv_stream_unref(rd->stream);
     srv_buf_free(&rd->out);
     free(rd);
@@ -244,6 +246,7 @@ static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, request_c
     rd->h = h;
     rd->stream = s;
     rd->last_send = now();
+    atomic_fetch_add(&h->open_streams, 1);
     srv_sse_init(&rd->sse, &meta, srv_stream_request(s));
     if (srv_sse_start(&rd->sse, &rd->out)) {
         sse_free(rd);
@@ -478,6 +481,7 @@ srv_http *srv_http_start(const srv_http_params *params, char *err, size_t err_si
     atomic_init(&h->ready, 0);
     atomic_init(&h->draining, 0);
     atomic_init(&h->next_id, 1);
+    atomic_init(&h->open_streams, 0);
     h->created = (long)time(NULL);
     if (!srv_host_is_loopback(h->p.host) && !h->p.api_key && !h->p.insecure) {
         snprintf(err, err_size,
@@ -525,6 +529,11 @@ void srv_http_ready(srv_http *h, srv_sched *sched, const g4_model *model, const 
 }
 
 void srv_http_drain(srv_http *h) { atomic_store(&h->draining, 1); }
+
+void srv_http_flush_streams(srv_http *h, int timeout_ms) {
+    struct timespec tick = {0, 10 * 1000000L};
+    for (int waited = 0; atomic_load(&h->open_streams) > 0 && waited < timeout_ms; waited += 10) nanosleep(&tick, NULL);
+}
 int srv_http_port(const srv_http *h) { return h->port; }
 
 void srv_http_stop(srv_http *h) {

@@ -270,6 +270,10 @@ void srv_http_ready(srv_http *h, srv_sched *sched, const g4_model *model, const 
 void srv_http_drain(srv_http *h);
 /* The port bound (useful with port 0). */
 int srv_http_port(const srv_http *h);
+/* Waits (at most timeout_ms) until every streamed response has been written to its
+ * end: after srv_sched_shutdown, so that the streams' last chunks and [DONE] reach
+ * their clients before srv_http_stop closes the connections. */
+void srv_http_flush_streams(srv_http *h, int timeout_ms);
 void srv_http_stop(srv_http *h);
 
 /* Host is 127.0.0.0/8, ::1 or "localhost". */

@@ -46,6 +46,13 @@ typedef struct {
      * the SIMD kernels take several rows at a time, sharing the activation's
      * loads and conversions. */
     void (*dot_rows)(const void *w_rows, size_t row_bytes, int n_rows, const void *act, int64_t n, float *out);
+    /* Optional (NULL where a kernel has none): dot_rows for n_tok activation rows
+     * (act + t * act_bytes) at once, into out + t * out_stride, each token's
+     * results the bits dot_rows gives it; the weights are read once for all the
+     * tokens, so that a small batch (decoding several sequences) costs about what
+     * one token does. */
+    void (*dot_rows_tokens)(const void *w_rows, size_t row_bytes, int n_rows, const void *act, size_t act_bytes,
+                            int n_tok, int64_t n, float *out, size_t out_stride);
 } g4k_dot_kernel;
 
 /* The fastest kernel for weight_type on this CPU, or NULL when the type has none

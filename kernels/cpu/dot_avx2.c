@@ -437,7 +437,7 @@ ONE_ROW_AT_A_TIME(dot_f16)
 
 /* ---- the table ---------------------------------------------------------------------- */
 
-#define DOTS(name) name, name##_rows
+#define DOTS(name) name, name##_rows, NULL
 
 static const g4k_dot_kernel k_avx2[G4_TYPE_COUNT] = {
     [G4_TYPE_Q8_0] = {G4K_ACT_Q8_0, DOTS(dot_q8_0)}, [G4_TYPE_Q4_0] = {G4K_ACT_Q8_0, DOTS(dot_q4_0)},

@@ -554,6 +554,60 @@ AVX512 static void dot_rows_q8_0_r16(const void *w, size_t row_bytes, int n_rows
     }
 }
 
+/* Tokens a pass of dot_rows_q8_0_r16_tokens carries: their accumulators and a
+ * block's 8 weight vectors stay in registers. */
+#define R16_TOKENS 8
+
+/* dot_rows_q8_0_r16 for up to R16_TOKENS tokens at once: per group and block, the
+ * weights are loaded once and every token's sums and accumulator go through the
+ * same steps, in the same order, as in q8_0_r16_group. */
+AVX512 static void q8_0_r16_tokens_pass(const void *w, size_t row_bytes, int n_rows, const g4k_block_q8_0 *const *act,
+                                        int n_tok, int64_t nb, const float *scale, const int32_t *start, float *out,
+                                        size_t out_stride) {
+    for (int r = 0; r < n_rows; r += 16) {
+        const g4k_block_q8_0x16 *g = (const g4k_block_q8_0x16 *)ROW(w, row_bytes, r);
+        __m512 acc[R16_TOKENS];
+        for (int t = 0; t < n_tok; t++) acc[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *q = g[b].qs;
+            for (int line = 0; line < (int)sizeof *g; line += 64)
+                _mm_prefetch((const char *)&g[b] + PREFETCH_AHEAD + line, _MM_HINT_T1);
+            __m512i wq[8];
+            for (int i = 0; i < 8; i++) wq[i] = _mm512_loadu_si512(q + 64 * i);
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+            for (int t = 0; t < n_tok; t++) {
+                const uint8_t *x = (const uint8_t *)act[t][b].qs;
+                __m512i s0 = _mm512_set1_epi32(start[t * nb + b]), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int i = 0; i < 8; i += 2) {
+                    s0 = _mm512_dpbusd_epi32(s0, wq[i], _mm512_set1_epi32((int)load_u32(x + 4 * i)));
+                    s1 = _mm512_dpbusd_epi32(s1, wq[i + 1], _mm512_set1_epi32((int)load_u32(x + 4 * i + 4)));
+                }
+                const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(scale[t * nb + b]));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), d, acc[t]);
+            }
+        }
+        const __mmask16 m = n_rows - r >= 16 ? 0xffff : (__mmask16)((1u << (n_rows - r)) - 1);
+        for (int t = 0; t < n_tok; t++) _mm512_mask_storeu_ps(out + t * out_stride + r, m, acc[t]);
+    }
+}
+
+AVX512 static void dot_rows_tokens_q8_0_r16(const void *w, size_t row_bytes, int n_rows, const void *act,
+                                            size_t act_bytes, int n_tok, int64_t n, float *out, size_t out_stride) {
+    const int64_t nb = n / G4K_QK;
+    float scale[R16_TOKENS * (G4K_MAX_ROW / G4K_QK)];
+    int32_t start[R16_TOKENS * (G4K_MAX_ROW / G4K_QK)];
+    for (int t0 = 0; t0 < n_tok; t0 += R16_TOKENS) {
+        const int k = n_tok - t0 < R16_TOKENS ? n_tok - t0 : R16_TOKENS;
+        const g4k_block_q8_0 *a[R16_TOKENS];
+        for (int t = 0; t < k; t++) {
+            a[t] = (const g4k_block_q8_0 *)((const uint8_t *)act + (size_t)(t0 + t) * act_bytes);
+            q8_0_r16_act(a[t], nb, scale + t * nb, start + t * nb);
+        }
+        q8_0_r16_tokens_pass(w, row_bytes, n_rows, a, k, nb, scale, start, out + (size_t)t0 * out_stride, out_stride);
+    }
+}
+
 /* One row (g4k_q8_0_r16_row): its whole group, of which the row's lane is kept. */
 AVX512 static float dot_q8_0_r16(const void *w_row, const void *act, int64_t n) {
     int lane;
@@ -565,7 +619,7 @@ AVX512 static float dot_q8_0_r16(const void *w_row, const void *act, int64_t n) 
 
 /* ---- the table ---------------------------------------------------------------------- */
 
-#define DOTS(name) dot_##name, dot_rows_##name
+#define DOTS(name) dot_##name, dot_rows_##name, NULL
 
 static const g4k_dot_kernel k_avx512[G4_TYPE_COUNT] = {
     [G4_TYPE_Q8_0] = {G4K_ACT_Q8_0, DOTS(q8_0)}, [G4_TYPE_Q4_0] = {G4K_ACT_Q8_0, DOTS(q4_0)},
@@ -589,7 +643,7 @@ static int cpu_has_avx512(void) {
     return cached;
 }
 
-static const g4k_dot_kernel k_avx512_q8_0_r16 = {G4K_ACT_Q8_0, dot_q8_0_r16, dot_rows_q8_0_r16};
+static const g4k_dot_kernel k_avx512_q8_0_r16 = {G4K_ACT_Q8_0, dot_q8_0_r16, dot_rows_q8_0_r16, dot_rows_tokens_q8_0_r16};
 
 const g4k_dot_kernel *g4k_dot_avx512(enum g4_type weight_type) {
     if (weight_type == G4_TYPE_Q8_0_R16 && cpu_has_avx512()) return &k_avx512_q8_0_r16;

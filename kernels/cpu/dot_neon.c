@@ -451,8 +451,8 @@ FLOAT_DOT_ROWS(dot_f16, load_f16x4, g4_f16_to_f32)
 
 /* ---- the tables ---------------------------------------------------------------------------- */
 
-#define NEON(name) dot_##name##_neon, dot_##name##_neon_rows
-#define SDOT(name) dot_##name##_sdot, dot_##name##_sdot_rows
+#define NEON(name) dot_##name##_neon, dot_##name##_neon_rows, NULL
+#define SDOT(name) dot_##name##_sdot, dot_##name##_sdot_rows, NULL
 
 static const g4k_dot_kernel k_neon[G4_TYPE_COUNT] = {
     [G4_TYPE_Q8_0] = {G4K_ACT_Q8_0, NEON(q8_0)},   [G4_TYPE_Q4_0] = {G4K_ACT_Q8_0, NEON(q4_0)},

@@ -349,7 +349,7 @@ ONE_ROW_AT_A_TIME(dot_f16)
 
 /* ---- the tables ---------------------------------------------------------------------- */
 
-#define DOTS(name) name, name##_rows
+#define DOTS(name) name, name##_rows, NULL
 
 static const g4k_dot_kernel k_scalar[G4_TYPE_COUNT] = {
     [G4_TYPE_Q8_0] = {G4K_ACT_Q8_0, DOTS(dot_q8_0)}, [G4_TYPE_Q4_0] = {G4K_ACT_Q8_0, DOTS(dot_q4_0)},
@@ -360,7 +360,7 @@ static const g4k_dot_kernel k_scalar[G4_TYPE_COUNT] = {
     [G4_TYPE_BF16] = {G4K_ACT_F32, DOTS(dot_bf16)},  [G4_TYPE_F16] = {G4K_ACT_F32, DOTS(dot_f16)},
 };
 
-static const g4k_dot_kernel k_scalar_q8_0_r16 = {G4K_ACT_Q8_0, dot_q8_0_r16, dot_q8_0_r16_rows};
+static const g4k_dot_kernel k_scalar_q8_0_r16 = {G4K_ACT_Q8_0, dot_q8_0_r16, dot_q8_0_r16_rows, NULL};
 
 const g4k_dot_kernel *g4k_dot_scalar(enum g4_type weight_type) {
     if (weight_type == G4_TYPE_Q8_0_R16) return &k_scalar_q8_0_r16;

@@ -23,6 +23,10 @@
  * (hi + lo), so that BF16 models keep f32 accuracy as in their dot products; F32
  * and F16 weights stay on the exact paths, as bf16 would round them. */
 #define AMX_MIN_TOKENS 8
+/* Kernels that take several tokens per pass over the weights (dot_rows_tokens)
+ * stay ahead of the tiles up to more tokens: a decoding step of many sequences
+ * then costs about one weight stream, with no unpacking. */
+#define AMX_MIN_TOKENS_MULTI 32
 /* The pool scratch slot of the converted activations. */
 #define ACT_SLOT 0
 /* Bytes of the longest converted activation row (G4K_MAX_ROW floats as F32). */
@@ -50,6 +54,10 @@ static void matmul_rows_f32(const g4k_matrix *w, const float *x, int n_tok, floa
 static void matmul_rows_kernel(const g4k_matrix *w, const g4k_dot_kernel *k, const char *act, size_t act_bytes,
                                int n_tok, float *y, int64_t o0, int64_t o1) {
     const void *rows = (const char *)w->data + o0 * w->row_bytes;
+    if (k->dot_rows_tokens && n_tok > 1) { /* the weights read once for every token */
+        k->dot_rows_tokens(rows, w->row_bytes, (int)(o1 - o0), act, act_bytes, n_tok, w->n_in, y + o0, (size_t)w->n_out);
+        return;
+    }
     for (int t = 0; t < n_tok; t++)
         k->dot_rows(rows, w->row_bytes, (int)(o1 - o0), act + (size_t)t * act_bytes, w->n_in, y + (size_t)t * w->n_out + o0);
 }
@@ -109,13 +117,15 @@ void g4k_matmul(g4k_pool *pool, const g4k_matrix *w, const float *x, int n_tok, 
         return;
     }
 #endif
-    if (n_tok >= AMX_MIN_TOKENS && w->type != G4_TYPE_F32 && w->type != G4_TYPE_F16 &&
+    const g4k_dot_kernel *kernel = w->type != G4_TYPE_F32 ? g4k_dot_for(w->type) : NULL;
+    const int amx_min = kernel && kernel->dot_rows_tokens ? AMX_MIN_TOKENS_MULTI : AMX_MIN_TOKENS;
+    if (n_tok >= amx_min && w->type != G4_TYPE_F32 && w->type != G4_TYPE_F16 &&
         g4k_gemm_amx(pool, w, x, n_tok, y, w->type == G4_TYPE_BF16))
         return;
     matmul_job job = {.w = w, .x = x, .n_tok = n_tok, .y = y, .rows = rows_per_task(w, n_tok, g4k_pool_size(pool))};
     if (w->type != G4_TYPE_F32) {
         /* the activations in the kernel's type, once per token (not once per row) */
-        job.kernel = g4k_dot_for(w->type);
+        job.kernel = kernel;
         job.act_bytes = job.kernel->act_row_size(w->n_in);
         char *act = g4k_pool_scratch(pool, ACT_SLOT, job.act_bytes * (size_t)n_tok);
         if (!act) { /* out of memory: one token at a time, its row on the stack */

@@ -68,8 +68,8 @@ hubctl "_control?reset=1" >/dev/null
 "$G4_BIN" pull acme/tiny-it --quiet >/dev/null 2>"$TMP/err"; rc=$?
 check "the next run completes ($(cat "$TMP/err"))" [ $rc = 0 ]
 check "it asked for the rest only (Range: bytes=$have-)" [ "$(ranges)" = "bytes=$have-" ]
-check "the result verifies and the .incomplete file is gone" \
-    [ "$(sha256sum "$(blobs "$HF_HUB_CACHE")/$ETAG" | cut -d' ' -f1)" = "$ETAG" ] && [ ! -e "$PART" ]
+blob_complete() { [ "$(sha256sum "$(blobs "$HF_HUB_CACHE")/$ETAG" | cut -d' ' -f1)" = "$ETAG" ] && [ ! -e "$PART" ]; }
+check "the result verifies and the .incomplete file is gone" blob_complete
 blobs_verify "$HF_HUB_CACHE"; check "every blob's content matches its name" [ $? = 0 ]
 
 # 3. wrong bytes: an LFS file (sha256), then a small git file (git blob sha1)
@@ -77,10 +77,10 @@ for f in model.safetensors config.json; do
     export HF_HUB_CACHE=$TMP/c3-$f
     hubctl "_control?reset=1&corrupt=$f" >/dev/null
     "$G4_BIN" pull acme/tiny-it --quiet >/dev/null 2>"$TMP/err"; rc=$?
-    check "corrupt $f: exit 1, one line ($(cat "$TMP/err"))" [ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "$f does not match" "$TMP/err"
+    check "corrupt $f: exit 1, one line ($(cat "$TMP/err"))" eval '[ $rc = 1 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "$f does not match" "$TMP/err"'
     if [ $f = config.json ]; then e=$(python3 -c "import hashlib,sys;d=open(sys.argv[1],'rb').read();print(hashlib.sha1(b'blob %d\0'%len(d)+d).hexdigest())" "$FIX/config.json")
     else e=$ETAG; fi
-    check "corrupt $f: neither a blob nor a partial blob is kept" [ ! -e "$(blobs "$HF_HUB_CACHE")/$e" ] && [ ! -e "$(blobs "$HF_HUB_CACHE")/$e.incomplete" ]
+    check "corrupt $f: neither a blob nor a partial blob is kept" eval '[ ! -e "$(blobs "$HF_HUB_CACHE")/$e" ] && [ ! -e "$(blobs "$HF_HUB_CACHE")/$e.incomplete" ]'
     check "corrupt $f: no snapshot link to it" [ -z "$(find "$HF_HUB_CACHE" -path "*/snapshots/*/$f")" ]
     blobs_verify "$HF_HUB_CACHE"; check "corrupt $f: every blob kept matches its name" [ $? = 0 ]
 done

@@ -25,7 +25,7 @@ trap 'stop_server; [ "${KEEP_LOG:-}" ] && cp "$TMP"/log* /tmp/srvt/ 2>/dev/null;
 
 # ---- refusals at start ----
 "$G4_BIN" -m "$M" --serve --host 0.0.0.0 --port 0 >/dev/null 2>"$TMP/err"; rc=$?
-check "a non-loopback --host without a key is refused" [ $rc = 1 ] && grep -q "api-key" "$TMP/err"
+check "a non-loopback --host without a key is refused" eval '[ $rc = 1 ] && grep -q "api-key" "$TMP/err"'
 "$G4_BIN" -m "$M" --serve --bogus >/dev/null 2>"$TMP/err"; rc=$?
 check "an unknown flag exits 2 with one line" [ $rc = 2 -a "$(wc -l <"$TMP/err")" = 1 ]
 
@@ -40,7 +40,8 @@ check "/health is 200 without a key" [ "$(status GET /health)" = 200 ]
 check "/v1/models without a key is 401" [ "$(status GET /v1/models)" = 401 ]
 check "the 401 is OpenAI error JSON" [ "$(errtype)" = "authentication_error 401" ]
 check "a wrong key is 401" [ "$(status GET /v1/models -H 'Authorization: Bearer nope')" = 401 ]
-check "/v1/models with the key is 200" [ "$(status GET /v1/models "${A[@]}")" = 200 ] && grep -q '"id":"m"' "$TMP/body"
+models_ok() { [ "$(status GET /v1/models "${A[@]}")" = 200 ] && grep -q '"id":"m"' "$TMP/body"; }
+check "/v1/models with the key is 200" models_ok
 check "x-api-key works too" [ "$(status GET /v1/models -H "x-api-key: $KEY")" = 200 ]
 curl -s -D "$TMP/hdr" -o /dev/null -H "Origin: http://a.example" "${A[@]}" "http://127.0.0.1:$PORT/v1/models"
 check "CORS header for the configured origin" grep -qi "^Access-Control-Allow-Origin: http://a.example" "$TMP/hdr"
@@ -160,10 +161,13 @@ assert first['id'].startswith('call_') and first['function']['name']=='get_weath
 assert ch[-1]['choices'][0]['finish_reason']=='tool_calls'" "$TMP/body"
 
 # ---- tokenize, detokenize, stop strings, logprobs, metrics ----
-s=$(status POST /tokenize "${A[@]}" -d '{"content":"Hello world"}')
+# (the test model's vocabulary is the real one cut to 512 pieces: no "▁", so a space
+# comes back as the bytes of "▁", as in llama.cpp and transformers; hence no space here)
+s=$(status POST /tokenize "${A[@]}" -d '{"content":"Hello,world!"}')
 TOKS=$(python3 -c "import json,sys;print(json.dumps(json.load(open(sys.argv[1]))['tokens'][1:]))" "$TMP/body")
 s2=$(status POST /detokenize "${A[@]}" -d "{\"tokens\":$TOKS}")
-check "tokenize then detokenize gives the text back" [ "$s" = 200 -a "$s2" = 200 ] && grep -q '"content":"Hello world"' "$TMP/body"
+roundtrip_ok() { [ "$s" = 200 -a "$s2" = 200 ] && grep -q '"content":"Hello,world!"' "$TMP/body"; }
+check "tokenize then detokenize gives the text back" roundtrip_ok
 s=$(status POST /detokenize "${A[@]}" -d '{"tokens":[-1]}')
 check "detokenize refuses a bad id" [ "$s" = 400 ]
 s=$(status POST /v1/completions "${A[@]}" -d '{"prompt":"Once","max_tokens":16,"temperature":1.5,"top_k":0,"seed":5}')

@@ -1,7 +1,8 @@
 # server_batch.sh: continuous batching in `gemma4 --serve` on a generated model big
 # enough that batching matters (H1024, 8 layers, bf16): 16 concurrent streaming
-# clients get exactly the outputs they get one at a time (greedy and seeded), and
-# 8 concurrent requests finish at least 3x faster than the same 8 one at a time.
+# clients get exactly the outputs they get one at a time (greedy and seeded), and so
+# do 8 concurrent non-streaming requests. (How much faster they are together is
+# server_throughput.sh.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/server/lib.sh"
 need_shared
@@ -48,19 +49,12 @@ same = all(together.get(i) == alone[i] and alone[i] is not None for i in range(1
 print("16 streams identical:", same)
 for i in range(16):
     if together.get(i) != alone[i]: print("  differs:", i, repr(alone[i]), repr(together.get(i)))
-t0 = time.time()
 seq = {}
 for i in range(8): run(i, False, seq)
-t_seq = time.time() - t0
-par, t_par = parallel(range(8), False)
-print("8 requests one at a time: %.2f s, together: %.2f s, speed-up %.2fx" % (t_seq, t_par, t_seq / t_par))
-print("RATIO %.3f" % (t_seq / t_par))
+par, _ = parallel(range(8), False)
 print("SAME8", all(par[i] == seq[i] for i in range(8)))
 PY
 cat "$TMP/out"
 check "16 concurrent streaming clients get their one-at-a-time outputs" grep -q "identical: True" "$TMP/out"
 check "8 concurrent non-stream outputs equal one-at-a-time" grep -q "SAME8 True" "$TMP/out"
-ratio=$(sed -n 's/^RATIO //p' "$TMP/out")
-check "throughput with 8 concurrent requests is at least 3x one at a time ($ratio)" \
-    python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 3 else 1)" "${ratio:-0}"
 finish

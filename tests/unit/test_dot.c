@@ -322,6 +322,32 @@ static float q8_0_fma_order(const g4k_block_q8_0 *w, const g4k_block_q8_0 *a, in
     return sum;
 }
 
+/* dot_rows_tokens over 1 to 11 tokens (a pass and a part) gives every token the
+ * bits dot_rows gives it, and writes nothing past the rows asked for. */
+static void check_rows_tokens(const g4k_dot_kernel *k, const uint8_t *w, size_t row_bytes, int rows, int n,
+                              const char *name) {
+    enum { MAX_TOK = 11 };
+    const size_t act_bytes = k->act_row_size(n), stride = (size_t)rows + 5;
+    char *act = malloc(MAX_TOK * act_bytes);
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc(MAX_TOK * stride * sizeof *y), one[64];
+    assert_true(act && x && y && rows <= 64);
+    for (int t = 0; t < MAX_TOK; t++) {
+        fill(x, n, t % N_DISTS, 977 + (uint64_t)t);
+        k->quantize_act(x, act + t * act_bytes, n);
+    }
+    for (int n_tok = 1; n_tok <= MAX_TOK; n_tok++) {
+        memset(y, 0xff, MAX_TOK * stride * sizeof *y);
+        k->dot_rows_tokens(w, row_bytes, rows - 3, act, act_bytes, n_tok, n, y, stride);
+        for (int t = 0; t < n_tok; t++) {
+            k->dot_rows(w, row_bytes, rows - 3, act + t * act_bytes, n, one);
+            if (memcmp(one, y + t * stride, (size_t)(rows - 3) * sizeof *y))
+                fail_msg("%s n=%d: dot_rows_tokens of %d tokens differs from dot_rows at token %d", name, n, n_tok, t);
+            for (size_t r = (size_t)rows - 3; r < stride; r++) assert_true(isnan(y[t * stride + r]));
+        }
+    }
+    free(act), free(x), free(y);
+}
+
 /* A Q8_0 matrix repacked with g4k_repack, against the same rows unrepacked: every
  * implementation gives, for every row, the bits of q8_0_fma_order on the original
  * blocks (so the layout is right and the integer sums exact), within 1e-5 of
@@ -384,6 +410,7 @@ static void test_q8_0_r16(void **state) {
             k->dot_rows(packed + 16 * row_bytes, row_bytes, ROWS - 16 - 8, b->act, n, part + 16);
             assert_memory_equal(part, out, (ROWS - 8) * sizeof *part);
             for (int r = ROWS - 8; r < ROWS; r++) assert_true(isnan(part[r])); /* untouched */
+            if (k->dot_rows_tokens) check_rows_tokens(k, packed, row_bytes, ROWS, n, k_impls[i].name);
         }
         free(plain);
         free(packed);
