@@ -1,6 +1,6 @@
 # server_throughput.sh: what continuous batching buys: 8 requests sent at once to
 # `gemma4 --serve` finish at least 3x sooner than the same 8 sent one after another,
-# on a generated model big enough that batching matters (H1536, 8 layers, bf16: 0.5 GB).
+# on a generated model big enough that batching matters (H1536, 8 layers, Q8_0).
 # Both figures are printed. A speed test: ctest runs it alone (RUN_SERIAL), and not
 # in the sanitizer build (label perf).
 . "$(dirname "$0")/lib.sh"
