@@ -239,6 +239,56 @@ int32_t g4_sampler_sample(g4_sampler *s, const float *logits);
  * outside the vocabulary are ignored. */
 void g4_sampler_accept(g4_sampler *s, int32_t token);
 
+/* ---- Grammars: constrained decoding (docs/structured-output.md) ------------------
+ *
+ * A grammar in GBNF (llama.cpp's format, plus token terminals <[N]> by id and
+ * <["<|tool_call>"]> by piece) is compiled once; a matcher follows one generation
+ * through it and masks the logits of every token that would leave it. Create or
+ * reset the matcher where the constraint starts (e.g. after the thought channel). */
+
+typedef struct g4_grammar g4_grammar;
+
+/* Parses GBNF text with start rule `root` (NULL: "root"). Errors name line:column. */
+g4_grammar *g4_grammar_parse(const char *gbnf, const char *root);
+void g4_grammar_free(g4_grammar *grammar);
+
+/* JSON Schema (draft 2020-12 subset, see the doc) -> GBNF, malloc'd, start rule
+ * "root". {"type":"json_object"} is any JSON object. An unsupported feature is an
+ * error naming it and its JSON pointer, never an unconstrained output. */
+char *g4_grammar_from_json_schema(const char *schema_json);
+/* Tools (OpenAI [{"type":"function","function":{name, parameters}}]) -> GBNF for
+ * one or more Gemma 4 calls <|tool_call>call:NAME{key:value,...}<tool_call|>, their
+ * arguments following each tool's parameter schema; malloc'd, start rule "root". */
+char *g4_grammar_from_tools(const char *tools_json);
+
+/* The vocabulary's tokens as a byte trie, built once per vocabulary and shared
+ * (read-only) by any number of matchers. The vocabulary must outlive it. */
+typedef struct g4_grammar_vocab g4_grammar_vocab;
+g4_grammar_vocab *g4_grammar_vocab_new(const g4_vocab *vocab);
+void g4_grammar_vocab_free(g4_grammar_vocab *gv);
+
+typedef struct g4_grammar_matcher g4_grammar_matcher;
+/* The grammar and gv must outlive the matcher. Fails if a token terminal names no
+ * token of the vocabulary. */
+g4_grammar_matcher *g4_grammar_matcher_new(const g4_grammar *grammar, const g4_grammar_vocab *gv);
+void g4_grammar_matcher_free(g4_grammar_matcher *m);
+/* Back to the start of the grammar. */
+void g4_grammar_matcher_reset(g4_grammar_matcher *m);
+/* Advances by one token; -1 (state unchanged) if the grammar does not allow it.
+ * An end-of-generation token is allowed only when the grammar is complete. */
+int g4_grammar_matcher_accept(g4_grammar_matcher *m, int32_t token);
+/* Advances by UTF-8 text (no special tokens); -1 (state unchanged) if not allowed. */
+int g4_grammar_matcher_accept_text(g4_grammar_matcher *m, const char *text, size_t len);
+/* 1 when what was accepted is a complete sentence of the grammar. */
+int g4_grammar_matcher_complete(const g4_grammar_matcher *m);
+/* 1 when nothing more can follow (complete, and no token can extend it). */
+int g4_grammar_matcher_done(g4_grammar_matcher *m);
+/* Sets allowed[vocab_size] to 1 for each token allowed next, 0 else; returns how
+ * many are allowed (never 0 for a grammar that compiled: at worst an EOG token). */
+int g4_grammar_matcher_mask(g4_grammar_matcher *m, uint8_t *allowed);
+/* Sets the logits of disallowed tokens to -INFINITY; returns the number allowed or -1. */
+int g4_grammar_matcher_apply(g4_grammar_matcher *m, float *logits);
+
 #ifdef __cplusplus
 }
 #endif
