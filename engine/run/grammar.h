@@ -53,7 +53,8 @@ int g4_gset_hits(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi);
 uint32_t g4_gset_end(const g4_gelem *elems, uint32_t pos);
 
 /* ---- states: sets of stacks, serialized as uint32 words --------------------------
- * [0] number of stacks, [1] partial code point, [2] bytes it still needs, then per
+ * [0] number of stacks, [1] partial code point, [2] bytes it still needs (low 8 bits)
+ * and the lead byte of that character (bits 8-15), then per
  * stack its depth and its positions (bottom first; the top is the terminal to match
  * next; an empty stack means the grammar is complete). */
 typedef struct {

@@ -455,6 +455,13 @@ static int left_visit(const struct g4_grammar *g, int r, const uint8_t *nullable
     return -1;
 }
 
+static int rule_of(const struct g4_grammar *g, uint32_t pos) {
+    int r = 0;
+    for (int i = 0; i < g->n_rules; i++)
+        if (g->rule_start[i] <= pos && g->rule_start[i] >= g->rule_start[r]) r = i;
+    return r;
+}
+
 static int check(struct g4_grammar *g) {
     int n = g->n_rules;
     uint8_t *nullable = calloc((size_t)n, 1), *productive = calloc((size_t)n, 1), *mark = calloc((size_t)n, 1);
@@ -474,6 +481,13 @@ static int check(struct g4_grammar *g) {
     }
     for (int r = 0; r < n; r++)
         if (!productive[r]) { g4_error("grammar: rule %s can never finish (every alternative recurses forever)", g->rule_name[r]); goto done; }
+    for (uint32_t p = 0; p < g->n_elems; p++) {
+        uint32_t t = g->elems[p].type;
+        if ((t == GE_CHAR || t == GE_CHAR_NOT) && !g4_gset_hits(g->elems, p, 0, 0xD7FF) && !g4_gset_hits(g->elems, p, 0xE000, 0x10FFFF)) {
+            g4_error("grammar: a character class matches no character (rule %s)", g->rule_name[rule_of(g, p)]);
+            goto done;
+        }
+    }
     for (int r = 0; r < n; r++) {
         int hit = left_visit(g, r, nullable, mark);
         if (hit >= 0) { g4_error("grammar: rule %s is left-recursive (it can reach itself before matching a character)", g->rule_name[hit]); goto done; }

@@ -180,25 +180,33 @@ int g4_gstate_token(const g4_grammar *g, const uint32_t *from, const int32_t *to
 }
 
 int g4_gstate_byte(const g4_grammar *g, const uint32_t *from, uint8_t byte, g4_gbuf *b) {
-    uint32_t cp = from[1], need = from[2];
+    uint32_t cp = from[1], need = from[2] & 0xFF, lead = from[2] >> 8;
     if (need > 0) {
-        if ((byte & 0xC0) != 0x80) return begin_state(b, 0, 0) == (size_t)-1 ? -1 : 0;
+        /* the second byte of a sequence is narrower after some leads (no overlong forms,
+         * surrogates or values above U+10FFFF), as in g4_utf8_len */
+        uint32_t total = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+        uint32_t lo_b = 0x80, hi_b = 0xBF;
+        if (need == total - 1) {
+            if (lead == 0xE0) lo_b = 0xA0;
+            else if (lead == 0xED) hi_b = 0x9F;
+            else if (lead == 0xF0) lo_b = 0x90;
+            else if (lead == 0xF4) hi_b = 0x8F;
+        }
+        if (byte < lo_b || byte > hi_b) return begin_state(b, 0, 0) == (size_t)-1 ? -1 : 0;
         cp = cp << 6 | (byte & 0x3F);
         need--;
-        if (need == 0) {
-            if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return begin_state(b, 0, 0) == (size_t)-1 ? -1 : 0;
-            return advance(g, from, 0, cp, NULL, b);
-        }
+        if (need == 0) return advance(g, from, 0, cp, NULL, b);
     } else if (byte < 0x80) {
         return advance(g, from, 0, byte, NULL, b);
-    } else if (byte >= 0xC2 && byte <= 0xDF) cp = byte & 0x1F, need = 1;
-    else if (byte >= 0xE0 && byte <= 0xEF) cp = byte & 0x0F, need = 2;
-    else if (byte >= 0xF0 && byte <= 0xF4) cp = byte & 0x07, need = 3;
+    } else if (byte >= 0xC2 && byte <= 0xDF) cp = byte & 0x1F, need = 1, lead = byte;
+    else if (byte >= 0xE0 && byte <= 0xEF) cp = byte & 0x0F, need = 2, lead = byte;
+    else if (byte >= 0xF0 && byte <= 0xF4) cp = byte & 0x07, need = 3, lead = byte;
     else return begin_state(b, 0, 0) == (size_t)-1 ? -1 : 0;
     /* inside a character: keep the stacks that some completion of it can match */
     uint32_t lo = cp << (6 * need), hi = lo | ((1u << (6 * need)) - 1);
-    if (need == 2 && lo < 0x800) lo = 0x800;       /* no overlong forms */
-    if (need == 3 && lo < 0x10000) lo = 0x10000;
+    if (need == 2 && lead == 0xE0) lo = 0x800;       /* what the second byte may still reach */
+    if (need == 2 && lead == 0xED) hi = 0xD7FF;
+    if (need == 3 && lead == 0xF0) lo = 0x10000;
     if (hi > 0x10FFFF) hi = 0x10FFFF;
     if (lo > hi) return begin_state(b, 0, 0) == (size_t)-1 ? -1 : 0;
     size_t from_len = g4_gstate_size(from);
@@ -206,7 +214,7 @@ int g4_gstate_byte(const g4_grammar *g, const uint32_t *from, uint8_t byte, g4_g
     if (b->w && from >= b->w && from < b->w + b->len) from_off = (size_t)(from - b->w);
     if (g4_gbuf_reserve(b, from_len + 3)) return -1;
     if (from_off != (size_t)-1) from = b->w + from_off;
-    size_t hdr = begin_state(b, cp, need);
+    size_t hdr = begin_state(b, cp, need | lead << 8);
     size_t i = 3;
     for (uint32_t k = 0; k < from[0]; k++) {
         uint32_t n = from[i];

@@ -110,6 +110,8 @@ static void test_errors(void **state) {
     expect_error("root ::= []", "matches nothing");
     expect_error("root := \"a\"", "expected ::=");
     expect_error("root ::= <[abc]>", "expected a token id");
+    expect_error("root ::= [^\\x00-\\U0010FFFF]", "matches no character");
+    expect_error("root ::= [\\uD800-\\uDFFF]", "matches no character");
 }
 
 /* The mask's count agrees with its entries. */
