@@ -130,8 +130,15 @@ void g4_schema_compiler_free(g4_schema_compiler *sc) {
     free(sc);
 }
 
+/* The error for a construct not compiled; control characters (from keys in the
+ * schema) are shown as '?' so that the reason stays one line. */
 static int unsupported(const char *what, const char *ptr) {
-    return g4_error("schema: %s is not supported (at %s)", what, *ptr ? ptr : "/");
+    char w[160], p[256];
+    snprintf(w, sizeof w, "%s", what);
+    snprintf(p, sizeof p, "%s", *ptr ? ptr : "/");
+    for (char *c = w; *c; c++) if ((unsigned char)*c < 0x20) *c = '?';
+    for (char *c = p; *c; c++) if ((unsigned char)*c < 0x20) *c = '?';
+    return g4_error("schema: %s is not supported (at %s)", w, p);
 }
 
 static void child_ptr(char *out, size_t cap, const char *ptr, const char *key) {
@@ -206,9 +213,14 @@ static int regex_to_gbnf(g4_schema_compiler *sc, const char *re, const char *ptr
     const char *any = sc->gemma ? "." : "[^\"\\\\\\x00-\\x1F]";
     if (!anchored_start) sb_printf(out, "%s* ", any);
     g4_sb_puts(out, "( ");
-    int depth = 0;
+    int depth = 0, atom = 0;   /* atom: a quantifier may follow */
     for (; i < n; i++) {
         char c = re[i];
+        int was_atom = atom;
+        atom = 1;
+        if ((c == '*' || c == '+' || c == '?' || c == '{') && !was_atom)
+            return unsupported("a pattern with a quantifier that follows nothing", ptr);
+        if (c == '(' || c == '|' || c == '*' || c == '+' || c == '?' || c == '{') atom = 0;
         if (c == '(') {
             if (i + 1 < n && re[i + 1] == '?') {
                 if (i + 2 < n && re[i + 2] == ':') i += 2;
@@ -225,10 +237,19 @@ static int regex_to_gbnf(g4_schema_compiler *sc, const char *re, const char *ptr
             g4_sb_puts(out, q);
         } else if (c == '{') {
             size_t j = i + 1;
-            while (j < n && ((re[j] >= '0' && re[j] <= '9') || re[j] == ',')) j++;
-            if (j >= n || re[j] != '}' || j == i + 1) return unsupported("a pattern with a malformed {m,n}", ptr);
-            g4_sb_put(out, re + i, j - i + 1);
-            g4_sb_puts(out, " ");
+            long lo = -1, hi = -1, *cur = &lo;
+            int commas = 0;
+            for (; j < n && re[j] != '}'; j++) {
+                if (re[j] == ',' && commas++ == 0) { cur = &hi; continue; }
+                if (re[j] < '0' || re[j] > '9') break;
+                *cur = (*cur < 0 ? 0 : *cur) * 10 + (re[j] - '0');
+                if (*cur > 1000) return unsupported("a pattern repetition above 1000", ptr);
+            }
+            if (j >= n || re[j] != '}' || lo < 0 || (commas && hi >= 0 && hi < lo))
+                return unsupported("a pattern with a malformed {m,n}", ptr);
+            if (!commas) sb_printf(out, "{%ld} ", lo);
+            else if (hi < 0) sb_printf(out, "{%ld,} ", lo);
+            else sb_printf(out, "{%ld,%ld} ", lo, hi);
             i = j;
         } else if (c == '.') {
             sb_printf(out, "%s ", sc->gemma ? "[^\\n]" : "[^\"\\\\\\x00-\\x1F]");
@@ -246,8 +267,16 @@ static int regex_to_gbnf(g4_schema_compiler *sc, const char *re, const char *ptr
                     char e = re[j];
                     if (e == 'd') g4_sb_puts(out, "0-9");
                     else if (e == 'w') g4_sb_puts(out, "a-zA-Z0-9_");
-                    else if (strchr(".-[]^\\/", e)) { char t[3] = {'\\', e, 0}; g4_sb_puts(out, t); }
+                    else if (e == '.' || e == '/') g4_sb_put(out, &e, 1);
+                    else if (e && strchr("-[]^", e)) { char t[3] = {'\\', e, 0}; g4_sb_puts(out, t); }
+                    else if (e == '\\' && sc->gemma) g4_sb_puts(out, "\\\\");
                     else return unsupported("a pattern class escape other than \\d \\w or punctuation", ptr);
+                } else if (d == '-' && j > i + 1 && j + 1 < n && re[j + 1] != ']') {
+                    unsigned char a = (unsigned char)re[j - 1], z = (unsigned char)re[j + 1];
+                    if (a >= 0x80 || z >= 0x80 || z == '\\' || re[j - 2] == '\\' || z < a ||
+                        (!sc->gemma && ((a <= '"' && z >= '"') || (a <= '\\' && z >= '\\'))))
+                        return unsupported("a pattern class range that is reversed, escaped, not ASCII or holds a quote or backslash", ptr);
+                    g4_sb_put(out, &d, 1);
                 } else if ((d == '"' || d == '\\' || (unsigned char)d < 0x20) && !sc->gemma) {
                     return unsupported("a pattern with a quote or control character", ptr);
                 } else g4_sb_put(out, &d, 1);
@@ -818,11 +847,18 @@ int g4_schema_rules(g4_schema_compiler *sc, g4_sb *out) {
     return out->oom ? g4_error("schema: out of memory") : 0;
 }
 
+void g4_schema_json_error(const char *who, const json_error_t *err) {
+    char text[JSON_ERROR_TEXT_LENGTH];
+    snprintf(text, sizeof text, "%s", err->text);
+    for (char *c = text; *c; c++) if ((unsigned char)*c < 0x20) *c = '?';
+    g4_error("%s: invalid JSON at line %d column %d: %s", who, err->line, err->column, text);
+}
+
 char *g4_grammar_from_json_schema(const char *schema_json) {
     if (!schema_json) { g4_error("schema: no text"); return NULL; }
     json_error_t err;
     json_t *root = json_loads(schema_json, JSON_DECODE_ANY, &err);
-    if (!root) { g4_error("schema: invalid JSON at line %d column %d: %s", err.line, err.column, err.text); return NULL; }
+    if (!root) { g4_schema_json_error("schema", &err); return NULL; }
     g4_schema_compiler *sc = g4_schema_compiler_new(root, 0);
     g4_sb out = {0};
     char *result = NULL;

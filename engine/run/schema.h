@@ -28,4 +28,7 @@ int g4_schema_expr(g4_schema_compiler *sc, json_t *schema, const char *ptr, g4_s
 /* The rules the expressions so far need, appended to out. */
 int g4_schema_rules(g4_schema_compiler *sc, g4_sb *out);
 
+/* Sets the error for JSON that did not parse (one line: control characters as '?'). */
+void g4_schema_json_error(const char *who, const json_error_t *err);
+
 #endif

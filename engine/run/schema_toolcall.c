@@ -17,7 +17,7 @@ char *g4_grammar_from_tools(const char *tools_json) {
     if (!tools_json) { g4_error("tools: no text"); return NULL; }
     json_error_t err;
     json_t *root = json_loads(tools_json, 0, &err);
-    if (!root) { g4_error("tools: invalid JSON at line %d column %d: %s", err.line, err.column, err.text); return NULL; }
+    if (!root) { g4_schema_json_error("tools", &err); return NULL; }
     g4_schema_compiler *sc = NULL;
     g4_sb out = {0};
     char *result = NULL;
@@ -41,7 +41,7 @@ char *g4_grammar_from_tools(const char *tools_json) {
         }
         for (const char *c = json_string_value(name); *c; c++)
             if (*c == '{' || *c == '}' || *c == '<' || (unsigned char)*c < 0x20) {
-                g4_error("tools: tool name \"%s\" has a character the call syntax cannot hold", json_string_value(name));
+                g4_error("tools: the name of tool %zu has a character the call syntax cannot hold ({ } < or a control character)", i);
                 goto done;
             }
         if (i) g4_sb_puts(&out, " | ");
