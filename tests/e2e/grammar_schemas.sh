@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # grammar_schemas.sh: every output test_grammar_schema generates under a JSON Schema
-# grammar (50 schemas x 3 seeds, tiny random-weight model, temperature 1) validates
-# against its schema with ajv, a JSON Schema validator independent of ours. ajv and
-# ajv-formats are installed with npm into the build tree; skipped if npm cannot.
+# grammar (50 schemas x 3 seeds, tiny random-weight model, temperature 1), and the
+# arguments of the tool calls it generates under a tools grammar (read back by the
+# engine's output parser), validate against their schemas with ajv, a JSON Schema
+# validator independent of ours. ajv and ajv-formats are installed with npm into the
+# build tree; skipped if npm cannot.
 . "$(dirname "$0")/lib.sh"
 need_shared
 command -v node >/dev/null && command -v npm >/dev/null || { echo "skip: node/npm not installed"; exit 77; }
@@ -19,6 +21,7 @@ mkdir -p "$DUMP"
 check "generation under 50 schemas" env G4_GRAMMAR_DUMP="$DUMP" "$TESTBIN"
 n=$(ls "$DUMP" | grep -c '^out_')
 check "outputs dumped ($n)" test "$n" -ge 100
+check "tool-call arguments dumped" test -e "$DUMP/out_90_1.json"
 node "$(dirname "$0")/grammar_validate.js" "$NODE_DIR/node_modules" "$DUMP" > "$TMP/ajv.log" 2>&1
 rc=$?
 grep FAIL "$TMP/ajv.log"

@@ -5,7 +5,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const [modules, dir] = process.argv.slice(2);
+const [modules, dir] = process.argv.slice(2).map((p) => path.resolve(p));
 const Ajv2020 = require(path.join(modules, 'ajv/dist/2020')).default;
 const addFormats = require(path.join(modules, 'ajv-formats')).default;
 

@@ -176,6 +176,102 @@ static void test_schemas_generate(void **state) {
     assert_true(complete * 10 >= total * 9);
 }
 
+static const char tools_json[] =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":10},\"unit\":{\"enum\":[\"celsius\",\"fahrenheit\"]},"
+    "\"days\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":7},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":4},\"maxItems\":2}},"
+    "\"required\":[\"city\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"noop\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]";
+
+typedef struct {
+    int calls, ends;
+    char args[8][4096];
+    char names[8][64];
+} call_log;
+
+static void on_event(const g4_event *e, void *user) {
+    call_log *log = user;
+    if (e->type == G4_EVENT_TOOL_CALL_START) log->calls++;
+    if (e->type == G4_EVENT_TOOL_CALL_END && log->ends < 8) {
+        snprintf(log->names[log->ends], sizeof log->names[0], "%s", e->name);
+        snprintf(log->args[log->ends], sizeof log->args[0], "%.*s", (int)e->len, e->text);
+        log->ends++;
+    }
+}
+
+/* Tool calls generated under the tools grammar parse with the engine's output parser
+ * into calls of known tools whose arguments follow the parameter schemas (dumped as
+ * schema_9T / out_9T_S for ajv: T the tool, S the call). */
+static void test_tool_calls_generate(void **state) {
+    (void)state;
+    if (!gv || !ctx) skip();
+    char *gbnf = g4_grammar_from_tools(tools_json);
+    if (!gbnf) fail_msg("%s", g4_last_error());
+    g4_grammar *g = g4_grammar_parse(gbnf, NULL);
+    if (!g) fail_msg("%s\n%s", g4_last_error(), gbnf);
+    g4_grammar_matcher *m = g4_grammar_matcher_new(g, gv);
+    assert_non_null(m);
+    const char *dump = getenv("G4_GRAMMAR_DUMP");
+    json_t *tools = json_loads(tools_json, 0, NULL);
+    assert_non_null(tools);
+    if (dump)
+        for (int t = 0; t < 2; t++) {
+            char *sch = json_dumps(json_object_get(json_object_get(json_array_get(tools, (size_t)t), "function"), "parameters"), 0);
+            tu_write_file(tu_path("%s/schema_%02d.json", dump, 90 + t), sch, strlen(sch));
+            free(sch);
+        }
+    int n_calls = 0, n_out[2] = {0, 0};
+    int32_t toks[MAX_TOKENS];
+    for (int seed = 1; seed <= 6; seed++) {
+        g4_grammar_matcher_reset(m);
+        g4_sampler_params sp = g4_sampler_default_params();
+        sp.temperature = 1.0f, sp.top_k = 0, sp.top_p = 1.0f, sp.seed = (uint64_t)seed;
+        int nv = g4_vocab_size(vocab);
+        g4_sampler *s = g4_sampler_new(&sp, nv);
+        float *logits = malloc((size_t)nv * sizeof *logits);
+        assert_int_equal(g4_seq_truncate(ctx, 0, 0), 0);
+        int32_t tok = g4_vocab_bos(vocab);
+        int n = 0, ended = 0;
+        while (n < MAX_TOKENS && !ended) {
+            g4_batch b = {.n_tokens = 1, .token = &tok};
+            assert_int_equal(g4_decode(ctx, &b), 0);
+            memcpy(logits, g4_get_logits(ctx, 0), (size_t)nv * sizeof *logits);
+            if (g4_grammar_matcher_apply(m, logits) <= 0) fail_msg("no legal token: %s", g4_last_error());
+            tok = g4_sampler_sample(s, logits);
+            assert_int_equal(g4_grammar_matcher_accept(m, tok), 0);
+            toks[n++] = tok;
+            ended = g4_vocab_is_eog(vocab, tok);
+        }
+        free(logits);
+        g4_sampler_free(s);
+        if (!ended) continue;
+        call_log log = {0};
+        g4_parser *p = g4_parser_new(vocab, NULL, 0, on_event, &log);
+        assert_non_null(p);
+        for (int k = 0; k < n; k++) g4_parser_push(p, toks[k]);
+        g4_parser_finish(p);
+        g4_parser_free(p);
+        assert_true(log.ends >= 1);
+        assert_int_equal(log.calls, log.ends);
+        for (int c = 0; c < log.ends; c++) {
+            int t = !strcmp(log.names[c], "get_weather") ? 0 : !strcmp(log.names[c], "noop") ? 1 : -1;
+            if (t < 0) fail_msg("call of an unknown tool '%s'", log.names[c]);
+            json_t *args = json_loads(log.args[c], 0, NULL);
+            if (!json_is_object(args)) fail_msg("arguments of %s are not a JSON object: %s", log.names[c], log.args[c]);
+            if (t == 0 && !json_is_string(json_object_get(args, "city"))) fail_msg("get_weather without a city: %s", log.args[c]);
+            json_decref(args);
+            if (dump) tu_write_file(tu_path("%s/out_%02d_%d.json", dump, 90 + t, ++n_out[t]), log.args[c], strlen(log.args[c]));
+            n_calls++;
+        }
+    }
+    print_message("%d tool calls generated and parsed\n", n_calls);
+    assert_true(n_calls >= 3);
+    json_decref(tools);
+    g4_grammar_matcher_free(m);
+    g4_grammar_free(g);
+    free(gbnf);
+}
+
 static void expect_refused(const char *schema, const char *what, const char *ptr) {
     char *gbnf = g4_grammar_from_json_schema(schema);
     if (gbnf) { free(gbnf); fail_msg("schema compiled but should be refused: %s", schema); }
@@ -222,6 +318,7 @@ int main(void) {
         cmocka_unit_test(test_schemas_refused),
         cmocka_unit_test(test_bounded_whitespace),
         cmocka_unit_test(test_schemas_generate),
+        cmocka_unit_test(test_tool_calls_generate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
