@@ -49,6 +49,8 @@ struct g4_grammar {
 
 /* Whether the set starting at elems[pos] holds some code point in [lo, hi]. */
 int g4_gset_hits(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi);
+/* Whether the set starting at elems[pos] holds every code point in [lo, hi]. */
+int g4_gset_covers(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi);
 /* Position just past the set starting at pos. */
 uint32_t g4_gset_end(const g4_gelem *elems, uint32_t pos);
 

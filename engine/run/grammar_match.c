@@ -25,8 +25,9 @@ struct g4_grammar_matcher {
     const g4_grammar *g;
     const g4_grammar_vocab *gv;
     int32_t *tok_ids;        /* [g->n_tokens] the terminals' token ids */
-    g4_gbuf state, work, walk;
-    size_t *walk_off;        /* [max_depth + 2] where the walk's state at each depth starts */
+    g4_gbuf state, work, walk, walk2;
+    size_t *walk_off;        /* [max_depth + 2] where the walk's state at each depth ends */
+    uint64_t *walk_loop;     /* [max_depth + 2] */
     int ended;               /* an end-of-generation token was accepted */
     mask_entry cache[CACHE_SLOTS];
     int cache_next;
@@ -45,7 +46,8 @@ g4_grammar_matcher *g4_grammar_matcher_new(const g4_grammar *g, const g4_grammar
     m->g = g, m->gv = gv;
     m->tok_ids = malloc(((size_t)g->n_tokens + 1) * sizeof *m->tok_ids);
     m->walk_off = malloc(((size_t)gv->max_depth + 2) * sizeof *m->walk_off);
-    if (!m->tok_ids || !m->walk_off) { g4_error("grammar matcher: out of memory"); goto fail; }
+    m->walk_loop = malloc(((size_t)gv->max_depth + 2) * sizeof *m->walk_loop);
+    if (!m->tok_ids || !m->walk_off || !m->walk_loop) { g4_error("grammar matcher: out of memory"); goto fail; }
     for (int i = 0; i < g->n_tokens; i++) {
         int32_t id = g->tokens[i].id;
         if (g->tokens[i].piece) {
@@ -67,7 +69,7 @@ fail:
 void g4_grammar_matcher_free(g4_grammar_matcher *m) {
     if (!m) return;
     for (int i = 0; i < CACHE_SLOTS; i++) free(m->cache[i].key), free(m->cache[i].bits);
-    free(m->walk.w), free(m->work.w), free(m->state.w), free(m->walk_off), free(m->tok_ids);
+    free(m->walk2.w), free(m->walk.w), free(m->work.w), free(m->state.w), free(m->walk_loop), free(m->walk_off), free(m->tok_ids);
     free(m);
 }
 
@@ -140,7 +142,52 @@ int g4_grammar_matcher_accept(g4_grammar_matcher *m, int32_t token) {
     return 0;
 }
 
-/* Walks the trie from the current state, setting bits of allowed text tokens. */
+/* The byte classes under which the state at s (len words) stays exactly itself:
+ * below a trie node whose lower bytes all lie in them, every token is allowed. */
+static uint64_t self_loop_classes(g4_grammar_matcher *m, const uint32_t *s, size_t len) {
+    uint64_t bad = 1;   /* non-ASCII bytes go through partial states: never a loop */
+    g4_gbuf *t = &m->work;
+    for (int c = 0; c < 128; c++) {
+        int cls = g4_byte_class((uint8_t)c);
+        if (bad >> cls & 1) continue;
+        t->len = 0;
+        if (g4_gstate_byte(m->g, s, (uint8_t)c, t) || t->len != len || memcmp(t->w, s, len * sizeof *s) != 0)
+            bad |= 1ull << cls;
+    }
+    /* non-ASCII: every stack's set holds all code points above 0x7F or none (so all
+     * of them lead to the same state), and one such character leads back to this
+     * state; tokens below the first byte are whole UTF-8 characters */
+    int all = s[0] > 0 && s[2] == 0;
+    size_t i = 3;
+    for (uint32_t k = 0; k < s[0] && all; k++) {
+        uint32_t n = s[i];
+        if (n > 0 && m->g->elems[s[i + n]].type != GE_TOKEN) {
+            const g4_gelem *e = m->g->elems;
+            uint32_t top = s[i + n];
+            all = (g4_gset_covers(e, top, 0x80, 0xD7FF) && g4_gset_covers(e, top, 0xE000, 0x10FFFF)) ||
+                  (!g4_gset_hits(e, top, 0x80, 0xD7FF) && !g4_gset_hits(e, top, 0xE000, 0x10FFFF));
+        }
+        i += 1 + n;
+    }
+    if (all) {
+        g4_gbuf *u = &m->walk2;
+        t->len = 0, u->len = 0;
+        all = !g4_gstate_byte(m->g, s, 0xC3, t) && t->len && !g4_gstate_byte(m->g, t->w, 0xA9, u) && u->len == len &&
+              memcmp(u->w, s, len * sizeof *s) == 0;
+        if (all) bad &= ~1ull;
+    }
+    return ~bad;
+}
+
+static void mark_range(const g4_grammar_vocab *gv, uint32_t from, uint32_t to, uint8_t *bits) {
+    for (uint32_t k = from; k < to; k++) {
+        int32_t id = gv->sorted[k];
+        bits[id >> 3] |= (uint8_t)(1u << (id & 7));
+    }
+}
+
+/* Walks the trie from the current state, setting bits of allowed text tokens; a
+ * subtree whose bytes all keep the state as it is gets allowed without a walk. */
 static int walk_trie(g4_grammar_matcher *m, uint8_t *bits) {
     const g4_grammar_vocab *gv = m->gv;
     g4_gbuf *b = &m->walk;
@@ -148,9 +195,10 @@ static int walk_trie(g4_grammar_matcher *m, uint8_t *bits) {
     if (g4_gbuf_reserve(b, m->state.len)) return -1;
     memcpy(b->w, m->state.w, m->state.len * sizeof *b->w);
     b->len = m->state.len;
-    m->walk_off[0] = 0;
-    size_t *end_of = m->walk_off + 1;   /* end_of[d-1]: where the state of depth d starts */
+    size_t *end_of = m->walk_off;   /* end_of[d]: where the state of depth d ends (depth 0 at 0) */
+    uint64_t *loop = m->walk_loop;  /* loop[d]: self_loop_classes of the state of depth d */
     end_of[0] = b->len;
+    loop[0] = self_loop_classes(m, b->w, b->len);
     for (uint32_t i = 1; i < gv->n_nodes;) {
         uint32_t d = gv->depth[i];
         size_t from = d == 1 ? 0 : end_of[d - 2];
@@ -158,11 +206,15 @@ static int walk_trie(g4_grammar_matcher *m, uint8_t *bits) {
         size_t at = b->len;
         if (g4_gstate_byte(m->g, b->w + from, gv->byte[i], b)) return -1;
         if (b->w[at] == 0) { i = gv->end[i]; continue; }
-        if (d < (uint32_t)gv->max_depth + 1) end_of[d] = b->len;
-        for (uint32_t k = 0; k < gv->tok_count[i]; k++) {
-            int32_t id = gv->sorted[gv->tok_first[i] + k];
-            bits[id >> 3] |= (uint8_t)(1u << (id & 7));
+        end_of[d] = b->len;
+        size_t len = b->len - at;
+        loop[d] = len == at - from && memcmp(b->w + at, b->w + from, len * sizeof *b->w) == 0 ? loop[d - 1] : 0;
+        if (loop[d] && (gv->below[i] & ~loop[d]) == 0) {
+            mark_range(gv, gv->tok_first[i], gv->tok_first[gv->end[i]], bits);
+            i = gv->end[i];
+            continue;
         }
+        mark_range(gv, gv->tok_first[i], gv->tok_first[i] + gv->tok_count[i], bits);
         i++;
     }
     return 0;

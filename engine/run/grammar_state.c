@@ -57,6 +57,34 @@ int g4_gset_hits(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi) 
     }
 }
 
+int g4_gset_covers(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi) {
+    uint32_t type = elems[pos].type;
+    if (type == GE_CHAR_ANY) return 1;
+    if (type != GE_CHAR && type != GE_CHAR_NOT) return 0;
+    uint32_t end = g4_gset_end(elems, pos);
+    if (type == GE_CHAR_NOT) {   /* no excluded range meets [lo, hi] */
+        for (uint32_t p = pos; p < end; p++) {
+            uint32_t a = elems[p].value, z = a;
+            if (p + 1 < end && elems[p + 1].type == GE_CHAR_RNG_UPPER) z = elems[++p].value;
+            if (a <= hi && z >= lo) return 0;
+        }
+        return 1;
+    }
+    uint32_t x = lo;   /* the ranges cover [lo, hi] without a gap */
+    for (;;) {
+        int moved = 0;
+        for (uint32_t p = pos; p < end; p++) {
+            uint32_t a = elems[p].value, z = a;
+            if (p + 1 < end && elems[p + 1].type == GE_CHAR_RNG_UPPER) z = elems[++p].value;
+            if (a <= x && x <= z) {
+                if (z >= hi) return 1;
+                x = z + 1, moved = 1;
+            }
+        }
+        if (!moved) return 0;
+    }
+}
+
 size_t g4_gstate_size(const uint32_t *s) {
     size_t i = 3;
     for (uint32_t k = 0; k < s[0]; k++) i += 1 + s[i];

@@ -20,6 +20,16 @@ static int cmp_tokens(const void *a, const void *b, void *arg) {
     return x < y ? -1 : x > y;
 }
 
+int g4_byte_class(uint8_t b) {
+    if (b >= 0x80) return 0;
+    if (b < 0x20 || b == 0x7F) return 1;
+    if (b >= '0' && b <= '9') return 2;
+    if (b >= 'a' && b <= 'z') return 3;
+    if (b >= 'A' && b <= 'Z') return 4;
+    static const char punct[] = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    return 5 + (int)(strchr(punct, b) - punct);
+}
+
 static int fill_text(g4_grammar_vocab *gv) {
     const g4_vocab *v = gv->vocab;
     size_t total = 0;
@@ -54,8 +64,13 @@ static int build_trie(g4_grammar_vocab *gv) {
     gv->sorted = malloc(((size_t)n_text + 1) * sizeof *gv->sorted);
     size_t cap = total + 1;
     gv->byte = malloc(cap), gv->depth = malloc(cap * sizeof *gv->depth), gv->end = malloc(cap * sizeof *gv->end);
-    gv->tok_first = calloc(cap, sizeof *gv->tok_first), gv->tok_count = calloc(cap, sizeof *gv->tok_count);
-    if (!gv->sorted || !gv->byte || !gv->depth || !gv->end || !gv->tok_first || !gv->tok_count) return -1;
+    gv->tok_first = calloc(cap + 1, sizeof *gv->tok_first), gv->tok_count = calloc(cap, sizeof *gv->tok_count);
+    gv->below = calloc(cap, sizeof *gv->below);
+    uint32_t *parent = malloc(cap * sizeof *parent);
+    if (!gv->sorted || !gv->byte || !gv->depth || !gv->end || !gv->tok_first || !gv->tok_count || !gv->below || !parent) {
+        free(parent);
+        return -1;
+    }
     int k = 0;
     for (int i = 0; i < gv->n_vocab; i++)
         if (gv->kind[i] == TT_TEXT) gv->sorted[k++] = i;
@@ -63,7 +78,7 @@ static int build_trie(g4_grammar_vocab *gv) {
     for (int i = 0; i < n_text; i++)
         if ((int)gv->text_len[gv->sorted[i]] > gv->max_depth) gv->max_depth = (int)gv->text_len[gv->sorted[i]];
     uint32_t *path = malloc(((size_t)gv->max_depth + 1) * sizeof *path);
-    if (!path) return -1;
+    if (!path) { free(parent); return -1; }
     uint32_t n = 1;
     gv->byte[0] = 0, gv->depth[0] = 0, path[0] = 0;
     uint32_t path_len = 0;   /* depth of the deepest open node */
@@ -77,18 +92,25 @@ static int build_trie(g4_grammar_vocab *gv) {
         for (; path_len > lcp; path_len--) gv->end[path[path_len]] = n;
         for (uint32_t d = lcp + 1; d <= len; d++) {
             gv->byte[n] = (uint8_t)s[d - 1], gv->depth[n] = (uint16_t)d;
+            parent[n] = path[d - 1];
+            gv->tok_first[n] = (uint32_t)i;   /* tokens so far come before this subtree's */
             path[d] = n++;
             path_len = d;
         }
         uint32_t node = path[len];
-        if (gv->tok_count[node] == 0) gv->tok_first[node] = (uint32_t)i;
-        if (gv->tok_count[node] < UINT16_MAX) gv->tok_count[node]++;
+        if (gv->tok_count[node] == UINT16_MAX) { free(parent); free(path); return -1; }
+        gv->tok_count[node]++;
         prev = s, prev_len = len;
     }
     for (; path_len > 0; path_len--) gv->end[path[path_len]] = n;
     gv->end[0] = n;
     gv->n_nodes = n;
+    gv->tok_first[0] = 0;
+    gv->tok_first[n] = (uint32_t)n_text;
+    for (uint32_t i = n - 1; i >= 1; i--)
+        gv->below[parent[i]] |= gv->below[i] | 1ull << g4_byte_class(gv->byte[i]);
     free(path);
+    free(parent);
     return 0;
 }
 
@@ -117,7 +139,7 @@ oom:
 
 void g4_grammar_vocab_free(g4_grammar_vocab *gv) {
     if (!gv) return;
-    free(gv->eog), free(gv->sorted), free(gv->tok_count), free(gv->tok_first), free(gv->end);
+    free(gv->below), free(gv->eog), free(gv->sorted), free(gv->tok_count), free(gv->tok_first), free(gv->end);
     free(gv->depth), free(gv->byte), free(gv->kind), free(gv->text_len), free(gv->text_off), free(gv->text);
     free(gv);
 }

@@ -15,7 +15,9 @@ struct g4_grammar_vocab {
     uint8_t *byte;        /* [n_nodes] the byte on the edge into the node */
     uint16_t *depth;      /* [n_nodes] */
     uint32_t *end;        /* [n_nodes] */
-    uint32_t *tok_first;  /* [n_nodes] index into sorted of the first token spelled by the node */
+    uint32_t *tok_first;  /* [n_nodes + 1] index into sorted of the first token spelled by the node
+                             (or below it): a subtree's tokens are sorted[tok_first[i] .. tok_first[end[i]]) */
+    uint64_t *below;      /* [n_nodes] classes (g4_byte_class) of the bytes on edges below the node */
     uint16_t *tok_count;  /* [n_nodes] tokens spelled exactly by the node */
     int32_t *sorted;      /* text tokens, sorted by their bytes */
     int max_depth;
@@ -28,5 +30,10 @@ struct g4_grammar_vocab {
 };
 
 enum { TT_NEVER, TT_TEXT, TT_SPECIAL };
+
+/* Byte classes for skipping subtrees: 0 non-ASCII, 1 control, 2 digits, 3 a-z,
+ * 4 A-Z, 5.. each other printable ASCII byte (space and punctuation) on its own. */
+#define G4_BYTE_CLASSES 38
+int g4_byte_class(uint8_t b);
 
 #endif
