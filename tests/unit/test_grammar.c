@@ -190,6 +190,46 @@ static void test_mask_real_vocab(void **state) {
     g4_grammar_free(g);
 }
 
+/* After prefix, the mask allows exactly the tokens accept() takes, over the whole
+ * vocabulary (this covers the subtrees the mask allows without walking them). */
+static void check_mask_exact(const char *gbnf, const char *prefix) {
+    g4_grammar *g = g4_grammar_parse(gbnf, NULL);
+    if (!g) fail_msg("%s", g4_last_error());
+    g4_grammar_matcher *m = g4_grammar_matcher_new(g, real_gv);
+    assert_non_null(m);
+    int nv = g4_vocab_size(real_vocab);
+    uint8_t *allowed = malloc((size_t)nv);
+    assert_int_equal(g4_grammar_matcher_accept_text(m, prefix, strlen(prefix)), 0);
+    int n = g4_grammar_matcher_mask(m, allowed);
+    assert_true(n > 0);
+    int agree = 0;
+    for (int i = 0; i < nv; i++) {
+        g4_grammar_matcher_reset(m);
+        assert_int_equal(g4_grammar_matcher_accept_text(m, prefix, strlen(prefix)), 0);
+        int took = g4_grammar_matcher_accept(m, i) == 0;
+        if (took != allowed[i]) fail_msg("token %d '%s': mask %d, accept %d (grammar %s)", i, g4_vocab_piece(real_vocab, i), allowed[i], took, gbnf);
+        agree += took;
+    }
+    assert_int_equal(agree, n);
+    free(allowed);
+    g4_grammar_matcher_free(m);
+    g4_grammar_free(g);
+}
+
+static void test_mask_exact(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    char *gbnf = g4_grammar_from_json_schema("{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\"}},\"required\":[\"s\"]}");
+    assert_non_null(gbnf);
+    check_mask_exact(gbnf, "{\"s\": \"ab");       /* inside a free string */
+    check_mask_exact(gbnf, "{");                  /* before a key */
+    free(gbnf);
+    check_mask_exact("root ::= [a-z ]* \".\"\n", "ab c");          /* ASCII loop, no non-ASCII */
+    check_mask_exact("root ::= [^x]{0,30} \"x\"\n", "\xc3\xa9");      /* non-ASCII allowed, bounded */
+    check_mask_exact("root ::= [^x]* \"x\"\n", "\xc3\xa9");           /* non-ASCII loop */
+    check_mask_exact("root ::= ([^\\\\x\\u00e9] | \"\\\\\" [a-z])* \"x\"\n", "q");  /* loop missing one non-ASCII code point */
+}
+
 static void test_utf8_partial(void **state) {
     (void)state;
     if (!real_gv) skip();
@@ -295,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_repetitions),
         cmocka_unit_test(test_multiline_comments),
         cmocka_unit_test(test_mask_real_vocab),
+        cmocka_unit_test(test_mask_exact),
         cmocka_unit_test(test_utf8_partial),
         cmocka_unit_test(test_token_terminals),
         cmocka_unit_test(test_tool_call_grammar),
