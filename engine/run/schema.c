@@ -556,7 +556,22 @@ static int object_expr(g4_schema_compiler *sc, json_t *s, const char *ptr, g4_sb
     int has_add = addl && !json_is_false(addl);
     if (has_add) {
         char kname[24];
-        if (other_key_rule(sc, keys, n, 0, "", 0, kname, sizeof kname)) { free(add.s); goto done; }
+        /* known keys that extra keys cannot spell (tool calls: not bare, so written
+         * quoted; JSON: with a quote, backslash or control character) need no exclusion */
+        int n_cmp = 0;
+        for (int j = 0; j < n; j++) {
+            int bare = 1;
+            if (!sc->gemma) {
+                for (const char *c = keys[j]; *c; c++)
+                    if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) bare = 0;
+            } else {
+                bare = *keys[j] != 0;
+                for (const char *c = keys[j]; *c; c++)
+                    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')) bare = 0;
+            }
+            if (bare) keys[n_cmp++] = keys[j];
+        }
+        if (other_key_rule(sc, keys, n_cmp, 0, "", 0, kname, sizeof kname)) { free(add.s); goto done; }
         if (sc->gemma) sb_printf(&add, "%s \":\" ( ", kname);
         else sb_printf(&add, "\"\\\"\" %s \"\\\"\" ws \":\" ws ( ", kname);
         char aptr[1024];

@@ -1,4 +1,4 @@
-/* test_grammar_schema.c: the JSON Schema compiler on 50 schemas written here
+/* test_grammar_schema.c: the JSON Schema compiler on 51 schemas written here
  * (objects, required/optional, additionalProperties, enum, const, arrays, prefixItems,
  * anyOf/oneOf, $ref/$defs, recursion, formats, patterns, bounds), each generated under
  * its grammar by the shared tiny random-weight model with temperature 1 and several
@@ -73,6 +73,7 @@ static const char *const schemas[] = {
     "{\"type\":\"object\",\"properties\":{\"v\":{}},\"required\":[\"v\"]}",
     "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"title\":\"T\",\"description\":\"D\",\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"description\":\"count\",\"default\":1,\"minimum\":0}},\"required\":[\"n\"]}",
     "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"integer\"}],\"minItems\":2,\"items\":{\"type\":\"string\",\"maxLength\":2},\"maxItems\":3}",
+    /* 50 */ "{\"type\":\"object\",\"properties\":{\"q\\\"k\":{\"type\":\"boolean\"},\"q\":{\"type\":\"null\"}},\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":2}}",
 };
 #define N_SCHEMAS ((int)(sizeof schemas / sizeof *schemas))
 
