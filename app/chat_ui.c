@@ -3,7 +3,6 @@
  * opens the chat UI (app/tui). */
 #include "cli.h"
 #include "config/config.h"
-#include "hub/hub.h"
 #include "tui/tui.h"
 
 #include <math.h>
@@ -119,26 +118,18 @@ int cmd_chat(int argc, char **argv) {
     }
     tui_options o = {0};
     layer(&c, &f, &o);
-    char *template_text = NULL, *resolved = NULL, *rerr = NULL;
+    char *template_text = NULL, *resolved = NULL;
     int status = 1;
     if (f.template_file && !(template_text = read_text_file(f.template_file))) {
         cli_fail("cannot read the chat template %s", f.template_file);
         goto out;
     }
     o.engine.chat_template = template_text;
-    o.model_path = o.model;
-    if (hub_is_model_id(o.model)) {
-        hub_options hub;
-        hub_options_default(&hub);
-        if (!(resolved = hub_resolve(o.model, &hub, &rerr))) {
-            cli_fail("%s", rerr ? rerr : "cannot resolve the model id");
-            goto out;
-        }
-        o.model_path = resolved;
-    }
+    if (cli_resolve_model(o.model, &resolved)) goto out;
+    o.model_path = resolved ? resolved : o.model;
     status = tui_run(&o);
 out:
-    free(rerr), free(resolved), free(template_text);
+    free(resolved), free(template_text);
     config_free(&c);
     return status;
 }

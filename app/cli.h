@@ -28,6 +28,10 @@ int cmd_serve(int argc, char **argv);
 int cli_parse_tokens(const char *s, int32_t **out);
 /* Parses a positive integer option value; -1 with a message on stderr if invalid. */
 int cli_parse_int(const char *opt, const char *s, int lo, int hi);
+/* The local path to load for a model argument: *local is NULL when the argument is
+ * already a path, else the malloc'd path of a hub id's local copy (downloaded if
+ * missing). Returns 0, or -1 after a message on stderr. */
+int cli_resolve_model(const char *model, char **local);
 /* Prints "gemma4: MSG" to stderr and returns 1 (the exit status of a failed command). */
 int cli_fail(const char *fmt, ...);
 

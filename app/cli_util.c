@@ -2,6 +2,7 @@
  * Built into the app library (CMakeLists.txt), so that the app's modules and
  * their tests use them too. */
 #include "cli.h"
+#include "hub/hub.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -60,4 +61,18 @@ int cli_parse_tokens(const char *s, int32_t **out) {
     }
     *out = ids;
     return (int)n;
+}
+
+int cli_resolve_model(const char *model, char **local) {
+    *local = NULL;
+    if (!hub_is_model_id(model)) return 0;
+    hub_options hub;
+    hub_options_default(&hub);
+    char *err = NULL;
+    if (!(*local = hub_resolve(model, &hub, &err))) {
+        cli_fail("%s", err ? err : "out of memory");
+        free(err);
+        return -1;
+    }
+    return 0;
 }

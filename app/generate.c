@@ -7,7 +7,6 @@
  * generation cleanly). `--tokens IDS` skips the text layer and prints greedy ids. */
 #include "cli.h"
 #include "chat/chat.h"
-#include "hub/hub.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -290,18 +289,9 @@ static int generate(gen_opts o) {
 int cmd_generate(int argc, char **argv) {
     gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
     if (parse(argc, argv, &o)) return EXIT_USAGE;
-    char *hub_path = NULL;
-    if (hub_is_model_id(o.model)) { /* a hub id: the local copy, downloaded if missing */
-        hub_options hub;
-        hub_options_default(&hub);
-        char *hub_err = NULL;
-        if (!(hub_path = hub_resolve(o.model, &hub, &hub_err))) {
-            cli_fail("%s", hub_err ? hub_err : "out of memory");
-            free(hub_err);
-            return EXIT_ERROR;
-        }
-        o.model = hub_path;
-    }
+    char *hub_path = NULL; /* a hub id's local copy, downloaded if missing */
+    if (cli_resolve_model(o.model, &hub_path)) return EXIT_ERROR;
+    if (hub_path) o.model = hub_path;
     int status = generate(o);
     free(hub_path);
     return status;

@@ -3,8 +3,8 @@
  * model loads), loads the model, starts the scheduler, then waits for SIGTERM or
  * SIGINT: new requests get 503, running ones may finish for --shutdown-timeout
  * seconds, the rest end with finish_reason "abort", and the server exits 0. */
+#include "chat/chat.h"
 #include "cli.h"
-#include "hub/hub.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -148,19 +148,6 @@ static char *read_file(const char *path) {
     return b.data;
 }
 
-/* The file or directory name without ".gguf". */
-static void model_name(const char *path, char *out, size_t cap) {
-    size_t len = strlen(path);
-    while (len > 1 && path[len - 1] == '/') len--;
-    size_t start = len;
-    while (start > 0 && path[start - 1] != '/') start--;
-    size_t n = len - start;
-    if (n > 5 && !memcmp(path + len - 5, ".gguf", 5)) n -= 5;
-    if (n >= cap) n = cap - 1;
-    memcpy(out, path + start, n);
-    out[n] = '\0';
-}
-
 /* Waits for SIGTERM or SIGINT (blocked in every thread). */
 static int wait_signal(const sigset_t *set) {
     int sig = 0;
@@ -205,16 +192,7 @@ int cmd_serve(int argc, char **argv) {
         goto done;
     }
     fprintf(stderr, "gemma4: listening on http://%s:%d (loading %s)\n", o.http.host, srv_http_port(http), o.model);
-    if (hub_is_model_id(o.model)) {
-        hub_options hub;
-        hub_options_default(&hub);
-        char *hub_err = NULL;
-        if (!(hub_path = hub_resolve(o.model, &hub, &hub_err))) {
-            cli_fail("%s", hub_err ? hub_err : "out of memory");
-            free(hub_err);
-            goto done;
-        }
-    }
+    if (cli_resolve_model(o.model, &hub_path)) goto done;
     const char *path = hub_path ? hub_path : o.model;
     if (!(model = g4_model_load(path))) {
         cli_fail("%s", g4_last_error());
@@ -239,7 +217,7 @@ int cmd_serve(int argc, char **argv) {
     }
     char name[256];
     if (o.served_name) snprintf(name, sizeof name, "%s", o.served_name);
-    else model_name(o.model, name, sizeof name);
+    else chat_model_name(o.model, name, sizeof name);
     srv_http_ready(http, sched, model, template_owned, name, o.sched.n_ctx, o.max_tokens);
     fprintf(stderr, "gemma4: serving %s on http://%s:%d (%d slots of %d tokens%s)\n", name, o.http.host,
             srv_http_port(http), o.sched.n_slots, o.sched.n_ctx, o.http.api_key ? ", API key required" : "");

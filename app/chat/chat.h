@@ -32,6 +32,8 @@ void chat_engine_close(chat_engine *engine);
 
 /* Model information for a status bar. */
 const char *chat_engine_model_name(const chat_engine *engine); /* the file or directory name, without .gguf */
+/* The name a model path is shown by: its last component, without a trailing slash or ".gguf". */
+void chat_model_name(const char *path, char *out, size_t cap);
 int chat_engine_context_size(const chat_engine *engine);       /* tokens the context holds at most */
 int chat_engine_context_used(const chat_engine *engine);       /* tokens held now (any thread) */
 const g4_model *chat_engine_model(const chat_engine *engine);

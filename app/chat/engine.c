@@ -23,8 +23,7 @@ static void set_err(char **err, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The last path component without a trailing slash or ".gguf". */
-static void model_name(const char *path, char *out, size_t cap) {
+void chat_model_name(const char *path, char *out, size_t cap) {
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/') len--;
     size_t start = len;
@@ -94,7 +93,7 @@ chat_engine *chat_engine_open(const char *model_path, const chat_engine_params *
         set_err(err, "out of memory for a context of %d tokens", e->n_ctx);
         goto fail;
     }
-    model_name(model_path, e->name, sizeof e->name);
+    chat_model_name(model_path, e->name, sizeof e->name);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     e->id_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40) ^ (uintptr_t)e;
