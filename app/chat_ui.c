@@ -90,20 +90,6 @@ static void layer(const config *c, const chat_flags *f, tui_options *o) {
     o->engine.n_ctx = f->ctx > 0 ? f->ctx : c->ctx > 0 ? c->ctx : 0;
 }
 
-static char *read_text_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    char buf[65536];
-    size_t n;
-    while (out && (n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, out);
-    if (out) fclose(out);
-    fclose(f);
-    return text;
-}
-
 int cmd_chat(int argc, char **argv) {
     chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .s = chat_settings_defaults()};
     f.s.think = -1;
@@ -120,10 +106,7 @@ int cmd_chat(int argc, char **argv) {
     layer(&c, &f, &o);
     char *template_text = NULL, *resolved = NULL;
     int status = 1;
-    if (f.template_file && !(template_text = read_text_file(f.template_file))) {
-        cli_fail("cannot read the chat template %s", f.template_file);
-        goto out;
-    }
+    if (f.template_file && !(template_text = cli_read_file(f.template_file, "the chat template"))) goto out;
     o.engine.chat_template = template_text;
     if (cli_resolve_model(o.model, &resolved)) goto out;
     o.model_path = resolved ? resolved : o.model;

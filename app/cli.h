@@ -5,6 +5,7 @@
 #include "gemma4.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* gemma4 eval -m MODEL --tokens LIST [--logits OUT.f32] [--batch N] [--greedy K] [-t N] */
 int cmd_eval(int argc, char **argv);
@@ -32,6 +33,10 @@ int cli_parse_int(const char *opt, const char *s, int lo, int hi);
  * already a path, else the malloc'd path of a hub id's local copy (downloaded if
  * missing). Returns 0, or -1 after a message on stderr. */
 int cli_resolve_model(const char *model, char **local);
+/* All of a stream, or all of the file at path, as a NUL-terminated malloc'd string;
+ * NULL after "gemma4: cannot read WHAT ..." on stderr. */
+char *cli_read_stream(FILE *in, const char *what);
+char *cli_read_file(const char *path, const char *what);
 /* Prints "gemma4: MSG" to stderr and returns 1 (the exit status of a failed command). */
 int cli_fail(const char *fmt, ...);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,26 @@ int cli_resolve_model(const char *model, char **local) {
         return -1;
     }
     return 0;
+}
+
+char *cli_read_stream(FILE *in, const char *what) {
+    char *text = NULL, buf[65536];
+    size_t len = 0, n;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) return cli_fail("out of memory reading %s", what), NULL;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+    bool bad = ferror(in) || ferror(out);
+    if (fclose(out) || bad) {
+        free(text);
+        return cli_fail("cannot read %s", what), NULL;
+    }
+    return text;
+}
+
+char *cli_read_file(const char *path, const char *what) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail("cannot read %s %s: %s", what, path, strerror(errno)), NULL;
+    char *text = cli_read_stream(f, path);
+    fclose(f);
+    return text;
 }

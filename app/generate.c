@@ -65,29 +65,6 @@ static int parse(int argc, char **argv, gen_opts *o) {
     return 0;
 }
 
-/* Reads all of a stream; NULL (with a message) on a read error. */
-static char *read_all(FILE *in, const char *what) {
-    char *text = NULL, buf[65536];
-    size_t len = 0, n;
-    FILE *out = open_memstream(&text, &len);
-    if (!out) return cli_fail("out of memory reading %s", what), NULL;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
-    bool bad = ferror(in) || ferror(out);
-    if (fclose(out) || bad) {
-        free(text);
-        return cli_fail("cannot read %s", what), NULL;
-    }
-    return text;
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail("cannot read the chat template %s", path), NULL;
-    char *text = read_all(f, path);
-    fclose(f);
-    return text;
-}
-
 /* [{"role":"system",...}, {"role":"user","content":TEXT}] as JSON (malloc'd). */
 static char *messages_json(const char *system, const char *text) {
     json_t *msgs = json_array();
@@ -203,7 +180,7 @@ static char *prompt_text(const gen_opts *o, int *status) {
             cli_fail("give a message with -p TEXT or on stdin");
         return NULL;
     }
-    char *text = read_all(stdin, "the prompt from stdin");
+    char *text = cli_read_stream(stdin, "the prompt from stdin");
     if (!text) *status = EXIT_ERROR;
     else if (!*text) cli_fail("the prompt read from stdin is empty"), free(text), text = NULL;
     return text;
@@ -261,7 +238,7 @@ static int generate(gen_opts o) {
     char *text = prompt_text(&o, &status);
     if (!text) return status;
     char *tpl = NULL, *err = NULL;
-    if (o.template_file && !(tpl = read_file(o.template_file))) {
+    if (o.template_file && !(tpl = cli_read_file(o.template_file, "the chat template"))) {
         free(text);
         return EXIT_ERROR;
     }

@@ -130,24 +130,6 @@ static char *read_key_file(const char *path) {
     return line;
 }
 
-/* Reads a whole text file (the chat template). */
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail("cannot read --chat-template %s: %s", path, strerror(errno)), NULL;
-    srv_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (srv_buf_append(&b, chunk, n)) break;
-    bool bad = ferror(f) || !b.data;
-    fclose(f);
-    if (bad) {
-        srv_buf_free(&b);
-        return cli_fail("cannot read --chat-template %s", path), NULL;
-    }
-    return b.data;
-}
-
 /* Waits for SIGTERM or SIGINT (blocked in every thread). */
 static int wait_signal(const sigset_t *set) {
     int sig = 0;
@@ -170,7 +152,7 @@ int cmd_serve(int argc, char **argv) {
         const char *env = getenv("GEMMA4_API_KEY");
         if (env && *env) o.http.api_key = env;
     }
-    if (o.template_file && !(template_owned = read_file(o.template_file))) {
+    if (o.template_file && !(template_owned = cli_read_file(o.template_file, "--chat-template"))) {
         free(key_owned);
         return 1;
     }

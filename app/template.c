@@ -8,36 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads a whole file as a NUL-terminated string; NULL (with a message) on failure. */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_fail("template: cannot read %s", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    while (text) {
-        len += fread(text + len, 1, cap - len - 1, f);
-        if (len < cap - 1) break;
-        char *more = realloc(text, cap *= 2);
-        if (!more) {
-            free(text);
-            text = NULL;
-        }
-        text = more;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!text || failed) {
-        free(text);
-        cli_fail("template: cannot read %s", path);
-        return NULL;
-    }
-    text[len] = '\0';
-    return text;
-}
-
 /* The JSON text of member key of obj, or NULL when it is absent. */
 static char *member_json(json_t *obj, const char *key) {
     json_t *v = json_object_get(obj, key);
@@ -59,7 +29,7 @@ int cmd_template(int argc, char **argv) {
     char *tpl = NULL, *messages = NULL, *tools = NULL, *kwargs = NULL, *prompt = NULL;
     json_t *c = NULL;
     json_error_t err;
-    if (!(tpl = read_text(template_path))) goto done;
+    if (!(tpl = cli_read_file(template_path, "the template"))) goto done;
     if (!(c = json_load_file(case_path, JSON_ALLOW_NUL, &err))) {
         cli_fail("template: %s:%d:%d: %s", case_path, err.line, err.column, err.text);
         goto done;
