@@ -47,39 +47,29 @@ char *srv_metrics_render(srv_metrics *m, srv_sched *sched, const char *model_nam
         for (int c = 0; c < 5; c++)
             bad |= add(&b, "gemma4_requests_total{route=\"%s\",status=\"%s\"} %llu\n", route_names[r], class_names[c],
                        (unsigned long long)atomic_load(&m->by_route_class[r][c]));
-    bad |= add(&b, "# HELP gemma4_request_seconds_total Time spent answering requests.\n"
-                   "# TYPE gemma4_request_seconds_total counter\ngemma4_request_seconds_total %.6f\n",
-               (double)atomic_load(&m->request_micros) * 1e-6);
     srv_sched_stats st = {0};
     if (sched) srv_sched_get_stats(sched, &st);
+    const struct {
+        const char *name, *type, *help;
+        double value;
+    } series[] = {
+        {"request_seconds_total", "counter", "Time spent answering requests.", (double)atomic_load(&m->request_micros) * 1e-6},
+        {"slots", "gauge", "Sequences decoded together (--parallel).", st.slots},
+        {"slots_busy", "gauge", "Slots running a request.", st.slots_busy},
+        {"requests_waiting", "gauge", "Requests queued for a slot.", st.queued},
+        {"prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", (double)st.prompt_tokens},
+        {"prompt_tokens_cached_total", "counter", "Prompt tokens reused from a slot's cache.", (double)st.cached_tokens},
+        {"generation_tokens_total", "counter", "Tokens generated.", (double)st.generated_tokens},
+        {"decode_steps_total", "counter", "Batched decode steps.", (double)st.steps},
+        {"decode_seconds_total", "counter", "Time spent in decode steps.", st.busy_seconds},
+        {"requests_finished_total", "counter", "Generation jobs (choices) finished.", (double)st.requests_done},
+    };
     bad |= add(&b, "# HELP gemma4_model_loaded 1 once the model %s serves requests.\n# TYPE gemma4_model_loaded gauge\n"
                    "gemma4_model_loaded %d\n",
                model_name ? model_name : "", sched != NULL);
-    bad |= add(&b, "# HELP gemma4_slots Sequences decoded together (--parallel).\n# TYPE gemma4_slots gauge\ngemma4_slots %d\n",
-               st.slots);
-    bad |= add(&b, "# HELP gemma4_slots_busy Slots running a request.\n# TYPE gemma4_slots_busy gauge\ngemma4_slots_busy %d\n",
-               st.slots_busy);
-    bad |= add(&b, "# HELP gemma4_requests_waiting Requests queued for a slot.\n# TYPE gemma4_requests_waiting gauge\n"
-                   "gemma4_requests_waiting %d\n",
-               st.queued);
-    bad |= add(&b, "# HELP gemma4_prompt_tokens_total Prompt tokens of admitted requests.\n"
-                   "# TYPE gemma4_prompt_tokens_total counter\ngemma4_prompt_tokens_total %llu\n",
-               (unsigned long long)st.prompt_tokens);
-    bad |= add(&b, "# HELP gemma4_prompt_tokens_cached_total Prompt tokens reused from a slot's cache.\n"
-                   "# TYPE gemma4_prompt_tokens_cached_total counter\ngemma4_prompt_tokens_cached_total %llu\n",
-               (unsigned long long)st.cached_tokens);
-    bad |= add(&b, "# HELP gemma4_generation_tokens_total Tokens generated.\n"
-                   "# TYPE gemma4_generation_tokens_total counter\ngemma4_generation_tokens_total %llu\n",
-               (unsigned long long)st.generated_tokens);
-    bad |= add(&b, "# HELP gemma4_decode_steps_total Batched decode steps.\n"
-                   "# TYPE gemma4_decode_steps_total counter\ngemma4_decode_steps_total %llu\n",
-               (unsigned long long)st.steps);
-    bad |= add(&b, "# HELP gemma4_decode_seconds_total Time spent in decode steps.\n"
-                   "# TYPE gemma4_decode_seconds_total counter\ngemma4_decode_seconds_total %.6f\n",
-               st.busy_seconds);
-    bad |= add(&b, "# HELP gemma4_requests_finished_total Generation jobs (choices) finished.\n"
-                   "# TYPE gemma4_requests_finished_total counter\ngemma4_requests_finished_total %llu\n",
-               (unsigned long long)st.requests_done);
+    for (size_t i = 0; i < sizeof series / sizeof *series; i++)
+        bad |= add(&b, "# HELP gemma4_%s %s\n# TYPE gemma4_%s %s\ngemma4_%s %.17g\n", series[i].name, series[i].help,
+                   series[i].name, series[i].type, series[i].name, series[i].value);
     if (bad) {
         srv_buf_free(&b);
         return NULL;
