@@ -4,7 +4,10 @@
  * stdout, the thinking to stderr with --show-thinking, tool calls as JSON lines.
  * The exit status says how it ended (docs/usage.md): 0 answered, 1 error,
  * 2 usage, 3 max tokens or a full context, 130 interrupted (SIGINT cancels the
- * generation cleanly). `--tokens IDS` skips the text layer and prints greedy ids. */
+ * generation cleanly). `--json-schema FILE` / `--grammar FILE` constrain the
+ * answer; `--tools-json FILE` offers tools and `--tool-choice` can force a call
+ * (docs/structured-output.md). `--tokens IDS` skips the text layer and prints
+ * greedy ids. */
 #include "cli.h"
 #include "chat/chat.h"
 
@@ -21,8 +24,9 @@ enum { EXIT_ANSWERED = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_TRUNCATED = 3, EX
 
 typedef struct {
     const char *model, *tokens, *prompt, *system, *template_file;
+    const char *schema_file, *grammar_file, *tools_file, *tool_choice;
     int n_predict, n_ctx, threads;
-    bool think, show_thinking, raw;
+    bool think, show_thinking, raw, stats;
     chat_settings settings;
 } gen_opts;
 
@@ -43,6 +47,12 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--show-thinking")) o->show_thinking = true, used = 0;
         else if (!strcmp(a, "--hide-thinking")) used = 0; /* the default now; accepted for old scripts */
         else if (!strcmp(a, "--raw")) o->raw = true, used = 0;
+        else if (!strcmp(a, "--stats")) o->stats = true, used = 0;
+        else if (!strcmp(a, "--json-schema")) o->schema_file = v;
+        else if (!strcmp(a, "--grammar")) o->grammar_file = v;
+        else if (!strcmp(a, "--tools-json")) o->tools_file = v;
+        else if (!strcmp(a, "--tool-choice")) o->tool_choice = v;
+        else if (!strcmp(a, "--no-parallel-tool-calls")) s->parallel_tool_calls = 0, used = 0;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
@@ -62,6 +72,16 @@ static int parse(int argc, char **argv, gen_opts *o) {
         i += used;
     }
     if (!o->model) return cli_fail("-m MODEL is required"), -1;
+    if (o->schema_file && o->grammar_file) return cli_fail("give --json-schema or --grammar, not both"), -1;
+    if (o->tool_choice && !o->tools_file) return cli_fail("--tool-choice needs --tools-json FILE"), -1;
+    if (o->raw && (o->tools_file || o->schema_file || o->grammar_file))
+        return cli_fail("--raw takes no --tools-json; use --grammar for a raw completion"), -1;
+    const char *tc = o->tool_choice;
+    if (!tc || !strcmp(tc, "auto")) s->tool_choice = CHAT_TOOLS_AUTO;
+    else if (!strcmp(tc, "none")) s->tool_choice = CHAT_TOOLS_NONE;
+    else if (!strcmp(tc, "required")) s->tool_choice = CHAT_TOOLS_REQUIRED;
+    else if (*tc) s->tool_choice = CHAT_TOOLS_NAMED, s->tool_name = tc;
+    else return cli_fail("--tool-choice takes auto, none, required or a tool's name"), -1;
     return 0;
 }
 
@@ -186,8 +206,19 @@ static char *prompt_text(const gen_opts *o, int *status) {
     return text;
 }
 
-/* Runs the reply; returns the exit status. */
-static int answer(const gen_opts *o, chat_engine *engine, const char *text) {
+/* --stats: one line on stderr. */
+static void print_stats(const chat_stats *st, bool constrained) {
+    double gen = st->total_seconds - st->prompt_seconds;
+    fprintf(stderr, "stats: prompt %d tokens (%d cached) in %.3f s, reply %d tokens in %.3f s (%.2f tokens/s)",
+            st->prompt_tokens, st->cached_tokens, st->prompt_seconds, st->completion_tokens, gen, st->tokens_per_second);
+    if (constrained && st->completion_tokens > 0)
+        fprintf(stderr, ", grammar masks %.3f ms/token (%.1f%% of the reply's time)",
+                1e3 * st->constraint_seconds / st->completion_tokens, gen > 0 ? 100 * st->constraint_seconds / gen : 0);
+    fputc('\n', stderr);
+}
+
+/* Runs the reply; returns the exit status. tools: the --tools-json text or NULL. */
+static int answer(const gen_opts *o, chat_engine *engine, const char *text, const char *tools) {
     printer pr = {.show_thinking = o->show_thinking};
     chat_settings s = o->settings;
     s.max_tokens = o->n_predict;
@@ -207,13 +238,14 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text) {
     } else {
         char *messages = messages_json(o->system, text);
         if (!messages) return EXIT_ERROR;
-        rc = chat_engine_generate(engine, messages, NULL, &s, on_event, &pr);
+        rc = chat_engine_generate(engine, messages, tools, &s, on_event, &pr);
         free(messages);
     }
     if (rc || !pr.ok) return EXIT_ERROR;
     if (pr.in_thought) fputc('\n', stderr);
     if (pr.wrote_answer || pr.stats.finish == CHAT_FINISH_CANCELLED) putchar('\n');
     fflush(stdout);
+    if (o->stats) print_stats(&pr.stats, s.json_schema || s.grammar || tools);
     switch (pr.stats.finish) {
     case CHAT_FINISH_STOP:
     case CHAT_FINISH_TOOL_CALLS:
@@ -231,17 +263,42 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text) {
     return EXIT_ERROR;
 }
 
+/* The tools of --tools-json: an OpenAI tools array, or an object holding one
+ * under "tools" (a request body); compact JSON, malloc'd, or NULL after an error. */
+static char *read_tools(const char *path) {
+    char *text = cli_read_file(path, "the tools");
+    if (!text) return NULL;
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!root) return cli_fail("%s:%d:%d: %s", path, je.line, je.column, je.text), NULL;
+    json_t *tools = json_is_object(root) ? json_object_get(root, "tools") : root;
+    char *out = NULL;
+    if (!json_is_array(tools) || json_array_size(tools) == 0)
+        cli_fail("%s: expected a non-empty JSON array of tools (or an object with \"tools\")", path);
+    else if (!(out = json_dumps(tools, JSON_COMPACT)))
+        cli_fail("out of memory");
+    json_decref(root);
+    return out;
+}
+
 /* The one-shot run once the options are parsed and the model is a local path. */
 static int generate(gen_opts o) {
     if (o.tokens) return generate_ids(&o);
     int status;
     char *text = prompt_text(&o, &status);
     if (!text) return status;
-    char *tpl = NULL, *err = NULL;
-    if (o.template_file && !(tpl = cli_read_file(o.template_file, "the chat template"))) {
+    char *tpl = NULL, *err = NULL, *schema = NULL, *grammar = NULL, *tools = NULL;
+    if ((o.template_file && !(tpl = cli_read_file(o.template_file, "the chat template"))) ||
+        (o.schema_file && !(schema = cli_read_file(o.schema_file, "the JSON schema"))) ||
+        (o.grammar_file && !(grammar = cli_read_file(o.grammar_file, "the grammar"))) ||
+        (o.tools_file && !(tools = read_tools(o.tools_file)))) {
+        free(tpl), free(schema), free(grammar), free(tools);
         free(text);
         return EXIT_ERROR;
     }
+    o.settings.json_schema = schema;
+    o.settings.grammar = grammar;
     struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -252,13 +309,13 @@ static int generate(gen_opts o) {
     } else {
         interrupt_engine = engine;
         if (interrupted) chat_engine_cancel(engine); /* SIGINT while the model loaded */
-        status = answer(&o, engine, text);
+        status = answer(&o, engine, text, tools);
         interrupt_engine = NULL;
         chat_engine_close(engine);
     }
     signal(SIGINT, SIG_DFL);
     free(err);
-    free(tpl);
+    free(tpl), free(schema), free(grammar), free(tools);
     free(text);
     return status;
 }

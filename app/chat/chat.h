@@ -10,6 +10,7 @@
 #ifndef G4_CHAT_H
 #define G4_CHAT_H
 
+#include "chat/constraint.h"
 #include "gemma4.h"
 
 #include <stddef.h>
@@ -56,6 +57,13 @@ typedef struct {
     int max_tokens;        /* 0: until the context is full */
     int64_t seed;          /* CHAT_SEED_RANDOM: a new seed per call; else 0 .. 2^63-1 */
     int think;             /* 1: ask the model to think first (the template's enable_thinking) */
+    /* structured output (docs/structured-output.md); chat_job_start copies the strings */
+    const char *json_schema;      /* the answer is JSON following this schema, or NULL */
+    const char *grammar;          /* or the answer follows this GBNF (start rule root), or NULL */
+    chat_tool_choice tool_choice; /* with tools: auto (calls follow the tools' schemas), none (no tools
+                                     in the prompt), required or named (the reply is tool calls) */
+    const char *tool_name;        /* CHAT_TOOLS_NAMED */
+    int parallel_tool_calls;      /* 0: at most one call per reply */
 } chat_settings;
 
 chat_settings chat_settings_defaults(void);
@@ -94,6 +102,7 @@ typedef struct {
     double prompt_seconds;  /* evaluating the prompt's new tokens */
     double total_seconds;
     double tokens_per_second; /* completion tokens over the seconds after the prompt */
+    double constraint_seconds; /* of the seconds after the prompt, spent on grammar masks */
     int context_used, context_size;
 } chat_stats;
 

@@ -107,6 +107,8 @@ void chat_engine_close(chat_engine *e) {
     if (!e) return;
     free(e->completion);
     free(e->held);
+    free(e->masked);
+    chat_grammar_cache_free(e->grammars);
     g4_context_free(e->ctx);
     free(e->template_owned);
     g4_model_free(e->model);
@@ -135,6 +137,8 @@ chat_settings chat_settings_defaults(void) {
         .max_tokens = 0,
         .seed = CHAT_SEED_RANDOM,
         .think = 0,
+        .tool_choice = CHAT_TOOLS_AUTO,
+        .parallel_tool_calls = 1,
     };
 }
 

@@ -23,7 +23,8 @@ typedef struct job_node {
 struct chat_job {
     chat_engine *engine;
     char *messages, *tools;
-    chat_settings settings;
+    chat_settings settings;  /* its strings point to the copies below */
+    char *json_schema, *grammar, *tool_name;
     pthread_t thread;
     bool joined;
     int rc;
@@ -115,6 +116,10 @@ chat_job *chat_job_start(chat_engine *engine, const char *messages_json, const c
     atomic_init(&job->cancel, 0);
     if (!(job->messages = strdup(messages_json ? messages_json : "null"))) goto oom;
     if (tools_json && !(job->tools = strdup(tools_json))) goto oom;
+    if (job->settings.json_schema && !(job->settings.json_schema = job->json_schema = strdup(job->settings.json_schema)))
+        goto oom;
+    if (job->settings.grammar && !(job->settings.grammar = job->grammar = strdup(job->settings.grammar))) goto oom;
+    if (job->settings.tool_name && !(job->settings.tool_name = job->tool_name = strdup(job->settings.tool_name))) goto oom;
     if (!(job->oom_node = calloc(1, sizeof *job->oom_node)) || !(job->oom_node->text = strdup(oom_msg))) goto oom;
     job->oom_node->ev = (chat_event){.type = CHAT_EVENT_ERROR, .text = job->oom_node->text, .len = strlen(oom_msg)};
     if (pipe2(job->pipe_fd, O_NONBLOCK | O_CLOEXEC)) {
@@ -137,6 +142,7 @@ fail:
         node_free(job->oom_node);
         free(job->messages);
         free(job->tools);
+        free(job->json_schema), free(job->grammar), free(job->tool_name);
         free(job);
     }
     return NULL;
@@ -186,5 +192,6 @@ void chat_job_free(chat_job *job) {
     close(job->pipe_fd[1]);
     free(job->messages);
     free(job->tools);
+    free(job->json_schema), free(job->grammar), free(job->tool_name);
     free(job);
 }

@@ -24,6 +24,8 @@ struct chat_engine {
     atomic_int used;             /* n_held for other threads (chat_engine_context_used) */
     int32_t *completion;         /* the ids sampled by the last generate */
     int n_completion, cap_completion;
+    chat_grammar_cache *grammars; /* compiled grammars of structured output, made on first use */
+    float *masked;               /* [vocab_size] logits under a constraint, allocated on first use */
     uint64_t id_state;           /* tool-call ids and random seeds */
     atomic_int cancel;           /* chat_engine_cancel */
     atomic_int busy;             /* a generate is running */

@@ -221,15 +221,60 @@ static const float *evaluate_prompt(turn *t, const int32_t *ids, int n, int *cac
     return g4_get_logits(e->ctx, cnt - 1);
 }
 
+/* The constraint the settings ask for (NULL in *out when none), made from the
+ * engine's grammar cache; -1 after an ERROR event. */
+static int make_constraint(turn *t, const chat_settings *s, const char *tools_json, const int32_t *ids, int n,
+                           chat_constraint **out) {
+    chat_engine *e = t->e;
+    *out = NULL;
+    chat_constraint_spec spec = {
+        .json_schema = s->json_schema,
+        .grammar = s->grammar,
+        .tools_json = s->tool_choice == CHAT_TOOLS_NONE ? NULL : tools_json,
+        .tool_choice = s->tool_choice,
+        .tool_name = s->tool_name,
+        .one_call = !s->parallel_tool_calls,
+    };
+    chat_constraint_plan plan;
+    char err[512];
+    int planned = chat_constraint_plan_make(&spec, &plan, err, sizeof err);
+    if (planned <= 0) return planned < 0 ? fail(t, "%s", err) : 0;
+    chat_grammar *answer = NULL, *call = NULL;
+    if (!e->grammars && !(e->grammars = chat_grammar_cache_new(e->vocab, 4))) goto oom;
+    if (!e->masked && !(e->masked = malloc((size_t)e->vocab_size * sizeof *e->masked))) goto oom;
+    if ((plan.answer_gbnf && !(answer = chat_grammar_get(e->grammars, plan.answer_gbnf, plan.answer_root, err, sizeof err))) ||
+        (plan.call_gbnf && !(call = chat_grammar_get(e->grammars, plan.call_gbnf, plan.call_root, err, sizeof err))) ||
+        !(*out = chat_constraint_new(answer, call, e->vocab, ids, n, s->think, err, sizeof err))) {
+        chat_grammar_release(answer);
+        chat_grammar_release(call);
+        chat_constraint_plan_free(&plan);
+        return fail(t, "%s", err);
+    }
+    chat_grammar_release(answer);
+    chat_grammar_release(call);
+    chat_constraint_plan_free(&plan);
+    return 0;
+oom:
+    chat_constraint_plan_free(&plan);
+    return fail(t, "out of memory for the grammar");
+}
+
 /* Samples and streams the reply from the prompt's last logits; returns the
  * finish reason, or -1 after an ERROR event. */
 static int sample_reply(turn *t, const chat_settings *s, g4_sampler *sampler, g4_parser *parser,
-                        const float *logits) {
+                        chat_constraint *constraint, const float *logits) {
     chat_engine *e = t->e;
     for (;;) {
         if (cancelled(t)) return g4_parser_finish(parser), CHAT_FINISH_CANCELLED;
+        if (constraint) {
+            memcpy(e->masked, logits, (size_t)e->vocab_size * sizeof *logits);
+            if (chat_constraint_apply(constraint, e->masked)) return fail(t, "%s", g4_last_error());
+            logits = e->masked;
+        }
         int32_t id = g4_sampler_sample(sampler, logits);
         if (id < 0) return fail(t, "%s", g4_last_error());
+        if (constraint && chat_constraint_accept(constraint, id))
+            return fail(t, "the grammar refused token %d: %s", (int)id, g4_last_error());
         g4_sampler_accept(sampler, id);
         if (record_completion(e, id)) return fail(t, "out of memory after %d tokens", e->n_completion);
         t->tokens = e->n_completion;
@@ -243,8 +288,9 @@ static int sample_reply(turn *t, const chat_settings *s, g4_sampler *sampler, g4
     }
 }
 
-/* Evaluates and answers a prompt of n ids (owned by the caller). */
-static int run_ids(turn *t, const int32_t *ids, int n, const chat_settings *s) {
+/* Evaluates and answers a prompt of n ids (owned by the caller); tools_json: the
+ * tools the prompt offers (for tool_choice), or NULL. */
+static int run_ids(turn *t, const int32_t *ids, int n, const chat_settings *s, const char *tools_json) {
     chat_engine *e = t->e;
     if (s->max_tokens < 0) return fail(t, "max_tokens %d must not be negative (0: no limit)", s->max_tokens);
     if (n <= 0) return fail(t, "the prompt is empty");
@@ -263,6 +309,12 @@ static int run_ids(turn *t, const int32_t *ids, int n, const chat_settings *s) {
         return fail(t, "%s", g4_last_error());
     }
     for (int i = 0; i < n; i++) g4_sampler_accept(sampler, ids[i]);
+    chat_constraint *constraint = NULL;
+    if (make_constraint(t, s, tools_json, ids, n, &constraint)) {
+        g4_parser_free(parser);
+        g4_sampler_free(sampler);
+        return -1;
+    }
 
     int rc = -1;
     chat_stats st = {.prompt_tokens = n, .context_size = e->n_ctx};
@@ -270,7 +322,7 @@ static int run_ids(turn *t, const int32_t *ids, int n, const chat_settings *s) {
     const float *logits = evaluate_prompt(t, ids, n, &st.cached_tokens, &stopped);
     t->t_decode = now();
     int finish = CHAT_FINISH_CANCELLED;
-    if (!stopped && (!logits || (finish = sample_reply(t, s, sampler, parser, logits)) < 0)) goto done;
+    if (!stopped && (!logits || (finish = sample_reply(t, s, sampler, parser, constraint, logits)) < 0)) goto done;
 
     double t_end = now();
     st.finish = (chat_finish)finish;
@@ -280,11 +332,13 @@ static int run_ids(turn *t, const int32_t *ids, int n, const chat_settings *s) {
     st.prompt_seconds = t->t_decode - t->t_start;
     st.total_seconds = t_end - t->t_start;
     st.tokens_per_second = t_end > t->t_decode ? e->n_completion / (t_end - t->t_decode) : 0;
+    st.constraint_seconds = chat_constraint_mask_seconds(constraint);
     st.context_used = e->n_held;
     chat_event ev = {.type = CHAT_EVENT_DONE, .stats = st};
     emit(t, &ev);
     rc = 0;
 done:
+    chat_constraint_free(constraint);
     g4_parser_free(parser);
     g4_sampler_free(sampler);
     return rc;
@@ -295,14 +349,14 @@ static int run_messages(turn *t, const char *messages_json, const char *tools_js
     if (check_request(t, messages_json, tools_json)) return -1;
     g4_chat_request req = {
         .messages_json = messages_json,
-        .tools_json = tools_json,
+        .tools_json = s->tool_choice == CHAT_TOOLS_NONE ? NULL : tools_json,
         .add_generation_prompt = 1,
         .enable_thinking = s->think,
     };
     int32_t *ids = NULL;
     int n = g4_chat_tokenize(t->e->vocab, t->e->chat_template, &req, &ids);
     if (n < 0) return fail(t, "chat template: %s", g4_last_error());
-    int rc = run_ids(t, ids, n, s);
+    int rc = run_ids(t, ids, n, s, req.tools_json);
     free(ids);
     return rc;
 }
@@ -341,7 +395,7 @@ int chat_engine_generate_ids(chat_engine *e, const int32_t *ids, int n, const ch
     turn t = {.e = e, .fn = fn, .user = user, .t_start = now()};
     chat_settings defaults = chat_settings_defaults();
     if (begin(&t)) return -1;
-    int rc = run_ids(&t, ids, n, settings ? settings : &defaults);
+    int rc = run_ids(&t, ids, n, settings ? settings : &defaults, NULL);
     end(&t);
     return rc;
 }
