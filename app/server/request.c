@@ -266,13 +266,13 @@ static int parse_tools(json_t *body, srv_request *r, srv_error *err) {
     r->parallel_tool_calls = true;
     if (get_bool(body, "parallel_tool_calls", &r->parallel_tool_calls, err)) return -1;
     json_t *tc = json_object_get(body, "tool_choice");
-    r->tool_choice = SRV_TOOLS_AUTO;
+    r->tool_choice = CHAT_TOOLS_AUTO;
     if (!tc || json_is_null(tc)) return 0;
     if (json_is_string(tc)) {
         const char *s = json_string_value(tc);
-        if (!strcmp(s, "auto")) r->tool_choice = SRV_TOOLS_AUTO;
-        else if (!strcmp(s, "none")) r->tool_choice = SRV_TOOLS_NONE;
-        else if (!strcmp(s, "required")) r->tool_choice = SRV_TOOLS_REQUIRED;
+        if (!strcmp(s, "auto")) r->tool_choice = CHAT_TOOLS_AUTO;
+        else if (!strcmp(s, "none")) r->tool_choice = CHAT_TOOLS_NONE;
+        else if (!strcmp(s, "required")) r->tool_choice = CHAT_TOOLS_REQUIRED;
         else return srv_fail(err, 400, "tool_choice", "tool_choice must be auto, none, required or a named function");
     } else {
         json_t *fn = json_object_get(tc, "function");
@@ -282,7 +282,7 @@ static int parse_tools(json_t *body, srv_request *r, srv_error *err) {
         if (json_string_length(name) == 0 || json_string_length(name) >= sizeof r->tool_name)
             return srv_fail(err, 400, "tool_choice", "tool_choice names a function of 1 to %zu bytes",
                             sizeof r->tool_name - 1);
-        r->tool_choice = SRV_TOOLS_NAMED;
+        r->tool_choice = CHAT_TOOLS_NAMED;
         snprintf(r->tool_name, sizeof r->tool_name, "%s", json_string_value(name));
         for (const char *c = r->tool_name; *c; c++)
             if (!(*c == '_' || *c == '-' || *c == '.' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
@@ -297,7 +297,7 @@ static int parse_tools(json_t *body, srv_request *r, srv_error *err) {
         }
         if (!found) return srv_fail(err, 400, "tool_choice", "tool_choice names '%s', which is not in tools", r->tool_name);
     }
-    if ((r->tool_choice == SRV_TOOLS_REQUIRED) && !have_tools)
+    if ((r->tool_choice == CHAT_TOOLS_REQUIRED) && !have_tools)
         return srv_fail(err, 400, "tool_choice", "tool_choice \"required\" needs tools");
     return 0;
 }
@@ -324,17 +324,75 @@ static int parse_chat(json_t *body, srv_request *r, srv_error *err) {
     r->top_logprobs = (int)tl;
     if (r->top_logprobs && !r->logprobs)
         return srv_fail(err, 400, "top_logprobs", "top_logprobs needs logprobs set to true");
+    return 0;
+}
+
+/* ---- structured output ---- */
+
+/* response_format ({"type": text | json_object | json_schema}) and llama.cpp's
+ * "json_schema" (a schema) and "grammar" (GBNF) fields, on both endpoints: the
+ * schema or grammar text the answer must follow (malloc'd into *schema / *grammar). */
+static int parse_format(json_t *body, char **schema, char **grammar, srv_error *err) {
     json_t *rf = json_object_get(body, "response_format");
+    json_t *js = json_object_get(body, "json_schema"), *gr = json_object_get(body, "grammar");
+    json_t *chosen = NULL;
     if (rf && !json_is_null(rf)) {
         json_t *type = json_object_get(rf, "type");
         if (!json_is_object(rf) || !json_is_string(type))
             return srv_fail(err, 400, "response_format", "response_format must be an object with a string \"type\"");
-        if (strcmp(json_string_value(type), "text"))
-            return srv_fail(err, 400, "response_format",
-                            "response_format '%.40s' needs structured output, which this server does not support yet",
-                            json_string_value(type));
+        const char *t = json_string_value(type);
+        if (!strcmp(t, "json_object")) {
+            if (!(*schema = strdup("{\"type\":\"json_object\"}"))) return srv_fail(err, 500, NULL, "out of memory");
+        } else if (!strcmp(t, "json_schema")) {
+            json_t *spec = json_object_get(rf, "json_schema");
+            chosen = json_object_get(spec, "schema");
+            if (!json_is_object(spec) || !(json_is_object(chosen) || json_is_boolean(chosen)))
+                return srv_fail(err, 400, "response_format",
+                                "response_format json_schema needs {\"json_schema\":{\"name\":...,\"schema\":{...}}}");
+        } else if (strcmp(t, "text")) {
+            return srv_fail(err, 400, "response_format", "response_format type must be text, json_object or json_schema, not '%.40s'", t);
+        }
+    }
+    if (js && !json_is_null(js)) {
+        if (*schema || chosen) return srv_fail(err, 400, "json_schema", "give response_format or json_schema, not both");
+        if (!json_is_object(js)) return srv_fail(err, 400, "json_schema", "json_schema must be a JSON Schema object");
+        chosen = js;
+    }
+    if (chosen && !(*schema = json_dumps(chosen, JSON_COMPACT | JSON_ENCODE_ANY))) return srv_fail(err, 500, NULL, "out of memory");
+    if (gr && !json_is_null(gr)) {
+        if (!json_is_string(gr) || !json_string_length(gr)) return srv_fail(err, 400, "grammar", "grammar must be a GBNF string");
+        if (*schema) return srv_fail(err, 400, "grammar", "give a grammar or a JSON schema (response_format), not both");
+        if (strlen(json_string_value(gr)) != json_string_length(gr))
+            return srv_fail(err, 400, "grammar", "grammar must not contain NUL characters");
+        if (!(*grammar = strdup(json_string_value(gr)))) return srv_fail(err, 500, NULL, "out of memory");
     }
     return 0;
+}
+
+/* The request's constraint: its schema or grammar for the answer, and its tools
+ * with tool_choice; an unsupported schema feature or a bad grammar is a 400 that
+ * names it. */
+static int plan_constraint(json_t *body, srv_request *r, srv_error *err) {
+    char *schema = NULL, *grammar = NULL;
+    int rc = parse_format(body, &schema, &grammar, err);
+    if (!rc) {
+        chat_constraint_spec spec = {
+            .json_schema = schema,
+            .grammar = grammar,
+            .tools_json = r->tool_choice == CHAT_TOOLS_NONE ? NULL : r->tools_json,
+            .tool_choice = r->tool_choice,
+            .tool_name = r->tool_name,
+            .one_call = !r->parallel_tool_calls,
+        };
+        char why[sizeof err->message];
+        const char *param = r->tool_choice == CHAT_TOOLS_REQUIRED || r->tool_choice == CHAT_TOOLS_NAMED ? "tools"
+                            : grammar                                                                 ? "grammar"
+                                                                                                      : "response_format";
+        if (chat_constraint_plan_make(&spec, &r->plan, why, sizeof why) < 0) rc = srv_fail(err, 400, param, "%s", why);
+    }
+    free(schema);
+    free(grammar);
+    return rc;
 }
 
 /* ---- completions ---- */
@@ -386,7 +444,8 @@ int srv_request_parse(srv_request *r, srv_kind kind, const char *body, size_t le
     if (!root) return srv_fail(err, 400, NULL, "the body is not valid JSON (line %d column %d: %s)", je.line, je.column, je.text);
     int rc;
     if (!json_is_object(root)) rc = srv_fail(err, 400, NULL, "the body must be a JSON object");
-    else rc = parse_common(root, r, lim, err) || (kind == SRV_CHAT ? parse_chat(root, r, err) : parse_completion(root, r, err));
+    else rc = parse_common(root, r, lim, err) || (kind == SRV_CHAT ? parse_chat(root, r, err) : parse_completion(root, r, err)) ||
+              plan_constraint(root, r, err);
     json_decref(root);
     if (!rc && r->n > 1 && r->stream && r->n > SRV_MAX_N) rc = srv_fail(err, 400, "n", "n is at most %d", SRV_MAX_N);
     for (int i = 0; !rc && i < r->n_prompt_ids; i++)
@@ -409,6 +468,7 @@ void srv_request_free(srv_request *r) {
     free(r->prompt_ids);
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->bias);
+    chat_constraint_plan_free(&r->plan);
     memset(r, 0, sizeof *r);
 }
 
@@ -418,7 +478,7 @@ int srv_request_prompt(const srv_request *r, const g4_vocab *vocab, const char *
     if (r->kind == SRV_CHAT) {
         g4_chat_request cr = {
             .messages_json = r->messages_json,
-            .tools_json = r->tool_choice == SRV_TOOLS_NONE ? NULL : r->tools_json,
+            .tools_json = r->tool_choice == CHAT_TOOLS_NONE ? NULL : r->tools_json,
             .kwargs_json = r->kwargs_json,
             .add_generation_prompt = 1,
             .enable_thinking = r->enable_thinking,

@@ -46,8 +46,7 @@ typedef struct {
     srv_stops stops;
     int32_t pending;             /* sampled, to be decoded in the next step */
     int n_generated, max_tokens;
-    int32_t forced[160];         /* named tool choice: the call's opening, fed as if sampled */
-    int n_forced, i_forced;
+    chat_constraint *constraint; /* structured output, or NULL */
     int n_tool_calls;
     bool end_after_call;         /* a call ended and no other may follow */
     bool stop_hit;               /* a stop string ended the content */
@@ -55,7 +54,7 @@ typedef struct {
     g4_stop_reason stop;
     char tool_ids[MAX_TOOL_IDS][32];
     g4_logit_bias *bias;
-    float *scratch;              /* [vocab] logits with per-step bans */
+    float *scratch;              /* [vocab] logits under the constraint */
 } slot;
 
 struct srv_sched {
@@ -65,8 +64,8 @@ struct srv_sched {
     srv_sched_params p;
     int vocab_size;
     g4_sampler_params defaults;
-    int32_t tok_call, tok_eog[3];
-    int n_eog;
+    int32_t tok_call;
+    chat_grammar_cache *grammars; /* compiled constraints, shared by the requests that use the same */
     slot *slots;
     pthread_t thread;
     bool thread_started;
@@ -143,7 +142,7 @@ static void on_parser_event(const g4_event *g, void *user) {
     case G4_EVENT_TOOL_CALL_END:
         ev.type = SRV_EV_TOOL_END;
         sl->n_tool_calls++;
-        if (sl->req->tool_choice == SRV_TOOLS_NAMED || !sl->req->parallel_tool_calls) sl->end_after_call = true;
+        if (sl->req->tool_choice == CHAT_TOOLS_NAMED || !sl->req->parallel_tool_calls) sl->end_after_call = true;
         break;
     case G4_EVENT_STOP: sl->stop = g->stop; return;
     default: return;
@@ -219,6 +218,8 @@ static void slot_release(slot *sl) {
     g4_sampler_free(sl->sampler);
     g4_parser_free(sl->parser);
     g4_detokenizer_free(sl->detok);
+    chat_constraint_free(sl->constraint);
+    sl->constraint = NULL;
     srv_stops_free(&sl->stops);
     free(sl->bias);
     srv_stream_unref(sl->stream);
@@ -284,7 +285,7 @@ static g4_sampler *make_sampler(srv_sched *s, slot *sl) {
     p.frequency_penalty = r->frequency_penalty;
     p.penalty_last_n = -1;
     p.seed = r->seed >= 0 ? (uint64_t)r->seed + (uint64_t)sl->choice : next_random(s);
-    bool ban_call = r->tool_choice == SRV_TOOLS_NONE && s->tok_call >= 0;
+    bool ban_call = r->tool_choice == CHAT_TOOLS_NONE && s->tok_call >= 0;
     int nb = r->n_bias + (ban_call ? 1 : 0);
     if (nb) {
         if (!(sl->bias = calloc((size_t)nb, sizeof *sl->bias))) return NULL;
@@ -303,6 +304,24 @@ static int common_prefix(const slot *sl, const int32_t *ids, int n) {
     return i;
 }
 
+/* The slot's structured-output constraint from the request's plan, its grammars
+ * taken from the cache; -1 after failing the job. */
+static int start_constraint(srv_sched *s, slot *sl) {
+    const chat_constraint_plan *p = &sl->req->plan;
+    if (!p->answer_gbnf && !p->call_gbnf) return 0;
+    char err[256];
+    chat_grammar *answer = NULL, *call = NULL;
+    if (!(p->answer_gbnf && !(answer = chat_grammar_get(s->grammars, p->answer_gbnf, p->answer_root, err, sizeof err))) &&
+        !(p->call_gbnf && !(call = chat_grammar_get(s->grammars, p->call_gbnf, p->call_root, err, sizeof err))))
+        sl->constraint = chat_constraint_new(answer, call, s->vocab, sl->prompt, sl->n_prompt,
+                                             sl->req->kind == SRV_CHAT && sl->req->enable_thinking, err, sizeof err);
+    chat_grammar_release(answer);
+    chat_grammar_release(call);
+    if (sl->constraint) return 0;
+    slot_error(s, sl, err);
+    return -1;
+}
+
 /* Puts a job into an idle slot: keeps the reusable prefix, sets up sampling. */
 static void slot_start(srv_sched *s, slot *sl, job *j) {
     sl->stream = j->stream;
@@ -311,7 +330,6 @@ static void slot_start(srv_sched *s, slot *sl, job *j) {
     sl->prompt = srv_stream_ids(j->stream, &sl->n_prompt);
     sl->n_generated = 0;
     sl->n_tool_calls = 0;
-    sl->i_forced = sl->n_forced = 0;
     sl->end_after_call = sl->stop_hit = sl->failed = false;
     sl->stop = G4_STOP_NONE;
     memset(sl->tool_ids, 0, sizeof sl->tool_ids);
@@ -343,43 +361,32 @@ static void slot_start(srv_sched *s, slot *sl, job *j) {
             slot_error(s, sl, g4_last_error());
             return;
         }
-        if (sl->req->tool_choice == SRV_TOOLS_NAMED) {
-            char open[160];
-            snprintf(open, sizeof open, "<|tool_call>call:%s{", sl->req->tool_name);
-            int n = g4_tokenize(s->vocab, open, strlen(open), G4_TOKENIZE_SPECIAL, sl->forced, 160);
-            sl->n_forced = n > 0 && n <= 160 ? n : 0;
-        }
     } else if (!(sl->detok = g4_detokenizer_new(s->vocab, G4_DETOK_SKIP_SPECIAL))) {
         slot_error(s, sl, g4_last_error());
         return;
     }
+    if (start_constraint(s, sl)) return;
     pthread_mutex_lock(&s->mu);
     s->stats.prompt_tokens += (uint64_t)sl->n_prompt;
     s->stats.cached_tokens += (uint64_t)keep;
     pthread_mutex_unlock(&s->mu);
 }
 
-/* The logits with this step's bans: tool_choice "required" bans ending the turn
- * before a call; a finished call that may not be followed bans another. */
-static const float *step_logits(srv_sched *s, slot *sl, const float *logits) {
-    bool ban_end = sl->req->tool_choice == SRV_TOOLS_REQUIRED && sl->n_tool_calls == 0;
-    if (!ban_end) return logits;
-    memcpy(sl->scratch, logits, (size_t)s->vocab_size * sizeof *logits);
-    for (int i = 0; i < s->n_eog; i++) sl->scratch[s->tok_eog[i]] = -INFINITY;
-    return sl->scratch;
-}
-
-/* One sampled (or forced) token: events, then end or continue. */
+/* One sampled token (under the constraint, if any): events, then end or continue. */
 static void slot_next(srv_sched *s, slot *sl, const float *logits) {
-    int32_t id;
-    if (sl->i_forced < sl->n_forced) {
-        id = sl->forced[sl->i_forced++];
-    } else {
-        id = g4_sampler_sample(sl->sampler, step_logits(s, sl, logits));
-        if (id < 0) {
+    const float *choose = logits;
+    if (sl->constraint) {
+        memcpy(sl->scratch, logits, (size_t)s->vocab_size * sizeof *logits);
+        if (chat_constraint_apply(sl->constraint, sl->scratch)) {
             slot_error(s, sl, g4_last_error());
             return;
         }
+        choose = sl->scratch;
+    }
+    int32_t id = g4_sampler_sample(sl->sampler, choose);
+    if (id < 0 || (sl->constraint && chat_constraint_accept(sl->constraint, id))) {
+        slot_error(s, sl, g4_last_error());
+        return;
     }
     if (sl->req->logprobs) push_logprob(s, sl, logits, id);
     g4_sampler_accept(sl->sampler, id);
@@ -561,11 +568,7 @@ srv_sched *srv_sched_new(g4_model *model, const srv_sched_params *params, char *
     s->vocab_size = info.vocab_size;
     s->defaults = g4_model_sampler_params(model);
     s->tok_call = s->vocab ? g4_vocab_find(s->vocab, "<|tool_call>") : -1;
-    static const char *const eog[] = {"<eos>", "<turn|>", "<|tool_response>"};
-    for (int i = 0; i < 3 && s->vocab; i++) {
-        int32_t id = g4_vocab_find(s->vocab, eog[i]);
-        if (id >= 0) s->tok_eog[s->n_eog++] = id;
-    }
+    s->grammars = s->vocab ? chat_grammar_cache_new(s->vocab, 16) : NULL;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     s->rand_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uintptr_t)s;
@@ -584,7 +587,7 @@ srv_sched *srv_sched_new(g4_model *model, const srv_sched_params *params, char *
         snprintf(err, err_size, "the model has no tokenizer: use a GGUF with tokenizer.* or a directory with tokenizer.json");
         goto fail;
     }
-    if (!s->slots || !s->b_token || !s->b_seq || !s->b_logits || !s->b_slot) {
+    if (!s->slots || !s->b_token || !s->b_seq || !s->b_logits || !s->b_slot || !s->grammars) {
         snprintf(err, err_size, "out of memory");
         goto fail;
     }
@@ -635,6 +638,7 @@ void srv_sched_free(srv_sched *s) {
         free(s->slots[i].scratch);
     }
     g4_context_free(s->ctx);
+    chat_grammar_cache_free(s->grammars);
     free(s->slots);
     free(s->b_token);
     free(s->b_seq);

@@ -8,6 +8,7 @@
 #ifndef G4_SERVER_H
 #define G4_SERVER_H
 
+#include "chat/constraint.h"
 #include "gemma4.h"
 
 #include <pthread.h>
@@ -33,7 +34,6 @@ char *srv_error_json(const srv_error *err);
 /* ---- Requests: /v1/chat/completions and /v1/completions bodies ------------------- */
 
 typedef enum { SRV_CHAT, SRV_COMPLETION } srv_kind;
-typedef enum { SRV_TOOLS_AUTO, SRV_TOOLS_NONE, SRV_TOOLS_REQUIRED, SRV_TOOLS_NAMED } srv_tool_choice;
 
 enum { SRV_MAX_STOPS = 8, SRV_MAX_STOP_LEN = 256, SRV_MAX_N = 16, SRV_MAX_TOP_LOGPROBS = 20, SRV_MAX_BIAS = 1024 };
 
@@ -53,8 +53,8 @@ typedef struct {
     char *prompt;            /* completion: the prompt text, or NULL when given as ids */
     int32_t *prompt_ids;     /* completion: the prompt as token ids */
     int n_prompt_ids;
-    srv_tool_choice tool_choice;
-    char tool_name[128];     /* SRV_TOOLS_NAMED: the function to call */
+    chat_tool_choice tool_choice;
+    char tool_name[128];     /* CHAT_TOOLS_NAMED: the function to call */
     bool parallel_tool_calls;
     float temperature, top_p, min_p; /* NAN: the model's default */
     int top_k;               /* -1: the model's default */
@@ -70,11 +70,14 @@ typedef struct {
     int top_logprobs;
     bool stream, include_usage;
     bool echo;               /* completion: echo the prompt text */
+    chat_constraint_plan plan; /* structured output: response_format, grammar, tool_choice */
 } srv_request;
 
 /* Parses and validates a body (any bytes: invalid JSON or UTF-8, wrong types and
  * out-of-range values fail with 400, an unknown model with 404, unsupported
- * content such as images with 400). On success *req owns its strings. */
+ * content such as images with 400, a response_format schema using a feature
+ * structured output does not support with 400 naming it). On success *req owns
+ * its strings. */
 int srv_request_parse(srv_request *req, srv_kind kind, const char *body, size_t len, const srv_limits *lim,
                       srv_error *err);
 void srv_request_free(srv_request *req);

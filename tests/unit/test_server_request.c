@@ -42,7 +42,7 @@ static void test_full_chat(void **state) {
     assert_true(r.logprobs);
     assert_int_equal(r.top_logprobs, 3);
     assert_true(r.stream && r.include_usage && r.enable_thinking);
-    assert_int_equal(r.tool_choice, SRV_TOOLS_REQUIRED);
+    assert_int_equal(r.tool_choice, CHAT_TOOLS_REQUIRED);
     assert_false(r.parallel_tool_calls);
     assert_non_null(strstr(r.messages_json, "\"Hello there\"")); /* text parts joined */
     assert_non_null(r.tools_json);
@@ -60,7 +60,7 @@ static void test_defaults_and_named_tool(void **state) {
                            &r, &e),
                      0);
     assert_true(isnan(r.temperature) && r.top_k == -1 && r.seed == -1 && r.n == 1 && r.max_tokens == 0);
-    assert_int_equal(r.tool_choice, SRV_TOOLS_NAMED);
+    assert_int_equal(r.tool_choice, CHAT_TOOLS_NAMED);
     assert_string_equal(r.tool_name, "get_weather");
     srv_request_free(&r);
     assert_int_equal(parse(SRV_COMPLETION, "{\"prompt\":[1,2,3],\"logprobs\":2,\"echo\":true}", &r, &e), 0);
