@@ -284,6 +284,17 @@ static int apply_keeping(g4_grammar_matcher *m, float *logits, int32_t keep1, in
     return 0;
 }
 
+bool chat_constraint_masks(const chat_constraint *c) {
+    switch (c->ph) {
+    case PH_START:
+    case PH_ANSWER:
+    case PH_THOUGHT: return c->m_answer != NULL;
+    case PH_CALL:
+    case PH_AFTER: return true;
+    }
+    return true;
+}
+
 int chat_constraint_apply(chat_constraint *c, float *logits) {
     double t0 = now();
     int rc = 0;

@@ -74,6 +74,9 @@ typedef struct chat_constraint chat_constraint;
 chat_constraint *chat_constraint_new(chat_grammar *answer, chat_grammar *call, const g4_vocab *vocab,
                                      const int32_t *prompt, int n_prompt, bool thinking, char *err, size_t err_size);
 void chat_constraint_free(chat_constraint *c);
+/* Whether chat_constraint_apply would change any logit now (else the caller may
+ * sample from the logits as they are). */
+bool chat_constraint_masks(const chat_constraint *c);
 /* Sets the logits of the tokens not allowed next to -INFINITY. Returns 0, or -1
  * with g4_last_error when no token is allowed. */
 int chat_constraint_apply(chat_constraint *c, float *logits);

@@ -266,7 +266,7 @@ static int sample_reply(turn *t, const chat_settings *s, g4_sampler *sampler, g4
     chat_engine *e = t->e;
     for (;;) {
         if (cancelled(t)) return g4_parser_finish(parser), CHAT_FINISH_CANCELLED;
-        if (constraint) {
+        if (constraint && chat_constraint_masks(constraint)) {
             memcpy(e->masked, logits, (size_t)e->vocab_size * sizeof *logits);
             if (chat_constraint_apply(constraint, e->masked)) return fail(t, "%s", g4_last_error());
             logits = e->masked;

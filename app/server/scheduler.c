@@ -375,7 +375,7 @@ static void slot_start(srv_sched *s, slot *sl, job *j) {
 /* One sampled token (under the constraint, if any): events, then end or continue. */
 static void slot_next(srv_sched *s, slot *sl, const float *logits) {
     const float *choose = logits;
-    if (sl->constraint) {
+    if (sl->constraint && chat_constraint_masks(sl->constraint)) {
         memcpy(sl->scratch, logits, (size_t)s->vocab_size * sizeof *logits);
         if (chat_constraint_apply(sl->constraint, sl->scratch)) {
             slot_error(s, sl, g4_last_error());
