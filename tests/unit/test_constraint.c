@@ -408,6 +408,13 @@ static void test_plan(void **state) {
                                                                                      "\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}}}]"},
                                                &plan, err, sizeof err), 0);
     assert_null(plan.call_gbnf);
+    /* a long expression repeated (an array of objects with an integer range) is no "out of memory" */
+    const char *rows = "{\"type\":\"array\",\"maxItems\":3,\"items\":{\"type\":\"object\",\"required\":[\"id\"],"
+                       "\"properties\":{\"id\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":99}}}}";
+    char why[256] = "";
+    if (chat_constraint_plan_make(&(chat_constraint_spec){.json_schema = rows}, &plan, why, sizeof why) != 1) fail_msg("%s", why);
+    assert_non_null(strstr(plan.answer_gbnf, "\"99\""));
+    chat_constraint_plan_free(&plan);
     /* json_object is any object */
     assert_int_equal(chat_constraint_plan_make(&(chat_constraint_spec){.json_schema = "{\"type\":\"json_object\"}"}, &plan, err, sizeof err), 1);
     assert_string_equal(plan.answer_root, "root");
