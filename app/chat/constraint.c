@@ -305,7 +305,7 @@ int chat_constraint_apply(chat_constraint *c, float *logits) {
             ban(logits, c->stc);
         }
         break;
-    case PH_CALL: rc = g4_grammar_matcher_apply(c->m_call, logits); break;
+    case PH_CALL: rc = g4_grammar_matcher_apply(c->m_call, logits) < 0 ? -1 : 0; break;
     case PH_AFTER: { /* another call or the end */
         float v[MAX_EOG + 1];
         for (int i = 0; i < c->n_eog; i++) v[i] = logits[c->eog[i]];

@@ -37,12 +37,19 @@ void g4_sb_puts(g4_sb *b, const char *s) { g4_sb_put(b, s, strlen(s)); }
 static void sb_printf(g4_sb *b, const char *fmt, ...) G4_PRINTF(2, 3);
 static void sb_printf(g4_sb *b, const char *fmt, ...) {
     char buf[512];
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
+    va_copy(again, ap);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf) { b->oom = 1; return; }
-    g4_sb_put(b, buf, (size_t)n);
+    if (n >= 0 && (size_t)n < sizeof buf) g4_sb_put(b, buf, (size_t)n);
+    else { /* longer than buf (e.g. an array of objects repeats its item's expression) */
+        char *big = n > 0 ? malloc((size_t)n + 1) : NULL;
+        if (big && vsnprintf(big, (size_t)n + 1, fmt, again) == n) g4_sb_put(b, big, (size_t)n);
+        else b->oom = 1;
+        free(big);
+    }
+    va_end(again);
 }
 
 void g4_sb_literal(g4_sb *b, const char *s, size_t n) {

@@ -80,7 +80,7 @@ bad_req "an image part" 400 invalid_request_error '{"messages":[{"role":"user","
 bad_req "audio part" 400 invalid_request_error '{"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":""}}]}]}'
 bad_req "logit_bias outside the vocabulary" 400 invalid_request_error '{"messages":[{"role":"user","content":"Hi"}],"logit_bias":{"999999":5}}'
 bad_req "tool_choice naming a missing tool" 400 invalid_request_error '{"messages":[{"role":"user","content":"Hi"}],"tools":[],"tool_choice":{"type":"function","function":{"name":"f"}}}'
-bad_req "json_schema output (not yet)" 400 invalid_request_error '{"messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_schema"}}'
+bad_req "a json_schema response_format without json_schema.schema" 400 invalid_request_error '{"messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_schema"}}'
 printf '{"messages":[{"role":"user","content":"\xff\xfe"}]}' >"$TMP/utf8"
 s=$(status POST /v1/chat/completions "${A[@]}" "${J[@]}" --data-binary @"$TMP/utf8")
 check "invalid UTF-8 -> 400" [ "$s" = 400 ]
