@@ -74,8 +74,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
     if (!o->model) return cli_fail("-m MODEL is required"), -1;
     if (o->schema_file && o->grammar_file) return cli_fail("give --json-schema or --grammar, not both"), -1;
     if (o->tool_choice && !o->tools_file) return cli_fail("--tool-choice needs --tools-json FILE"), -1;
-    if (o->raw && (o->tools_file || o->schema_file || o->grammar_file))
-        return cli_fail("--raw takes no --tools-json; use --grammar for a raw completion"), -1;
+    if (o->raw && o->tools_file) return cli_fail("--raw takes no --tools-json (the prompt is given whole)"), -1;
     const char *tc = o->tool_choice;
     if (!tc || !strcmp(tc, "auto")) s->tool_choice = CHAT_TOOLS_AUTO;
     else if (!strcmp(tc, "none")) s->tool_choice = CHAT_TOOLS_NONE;

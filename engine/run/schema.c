@@ -765,6 +765,59 @@ static int type_expr(g4_schema_compiler *sc, json_t *s, const char *type, const 
     return unsupported(what, ptr);
 }
 
+/* The keywords that only constrain one type of value, by the type they imply. */
+static const struct {
+    const char *key, *type;
+} typed_keys[] = {
+    {"properties", "object"}, {"required", "object"},  {"additionalProperties", "object"},
+    {"items", "array"},       {"prefixItems", "array"}, {"minItems", "array"}, {"maxItems", "array"},
+    {"uniqueItems", "array"}, {"minLength", "string"}, {"maxLength", "string"}, {"pattern", "string"},
+    {"format", "string"},     {"minimum", "number"},   {"maximum", "number"}, {"exclusiveMinimum", "number"},
+    {"exclusiveMaximum", "number"},
+};
+#define N_TYPED_KEYS (sizeof typed_keys / sizeof typed_keys[0])
+
+/* The first type-specific keyword of s, or NULL. */
+static const char *typed_keyword(json_t *s) {
+    for (size_t i = 0; i < N_TYPED_KEYS; i++)
+        if (json_object_get(s, typed_keys[i].key)) return typed_keys[i].key;
+    return NULL;
+}
+
+/* Whether a value has the JSON type named (integer within number). */
+static int value_has_type(json_t *v, const char *type) {
+    if (!strcmp(type, "string")) return json_is_string(v);
+    if (!strcmp(type, "integer")) return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
+    if (!strcmp(type, "number")) return json_is_number(v);
+    if (!strcmp(type, "boolean")) return json_is_boolean(v);
+    if (!strcmp(type, "null")) return json_is_null(v);
+    if (!strcmp(type, "object") || !strcmp(type, "json_object")) return json_is_object(v);
+    if (!strcmp(type, "array")) return json_is_array(v);
+    return 0;
+}
+
+/* A schema without "type" whose keywords constrain some types only: the value is
+ * one of those types, each with its keywords (a narrower choice than "any value
+ * where those keywords hold", so the output still validates). */
+static int implied_types_expr(g4_schema_compiler *sc, json_t *s, const char *ptr, g4_sb *out) {
+    const char *types[4];
+    int n = 0;
+    for (size_t i = 0; i < N_TYPED_KEYS; i++) {
+        if (!json_object_get(s, typed_keys[i].key)) continue;
+        int seen = 0;
+        for (int k = 0; k < n; k++) seen |= !strcmp(types[k], typed_keys[i].type);
+        if (!seen) types[n++] = typed_keys[i].type;
+    }
+    if (n == 1) return type_expr(sc, s, types[0], ptr, out);
+    g4_sb_puts(out, "( ");
+    for (int k = 0; k < n; k++) {
+        if (k) g4_sb_puts(out, " | ");
+        if (type_expr(sc, s, types[k], ptr, out)) return -1;
+    }
+    g4_sb_puts(out, " )");
+    return 0;
+}
+
 static int gen_inner(g4_schema_compiler *sc, json_t *s, const char *ptr, g4_sb *out) {
     if (json_is_true(s) || (json_is_object(s) && json_object_size(s) == 0)) {
         use(sc, sc->gemma ? R_GVALUE : R_VALUE);
@@ -793,6 +846,20 @@ static int gen_inner(g4_schema_compiler *sc, json_t *s, const char *ptr, g4_sb *
     if (!any) any = json_object_get(s, "oneOf");
     json_t *all = json_object_get(s, "allOf");
     json_t *type = json_object_get(s, "type");
+    const char *typed = typed_keyword(s);
+    if ((ref || cn || en || any || all) && typed) {
+        char what[128];
+        snprintf(what, sizeof what, "keyword \"%s\" next to %s", typed,
+                 ref ? "$ref" : cn ? "const" : en ? "enum" : any ? "anyOf/oneOf" : "allOf");
+        return unsupported(what, ptr);
+    }
+    if ((cn || en) && json_is_string(type)) {
+        size_t i;
+        json_t *e;
+        int ok = cn ? value_has_type(cn, json_string_value(type)) : 1;
+        if (en && json_is_array(en)) json_array_foreach(en, i, e) ok &= value_has_type(e, json_string_value(type));
+        if (!ok) return unsupported(cn ? "a const that does not have the schema's type" : "an enum value that does not have the schema's type", ptr);
+    }
     if (ref) {
         if (!json_is_string(ref)) return unsupported("a $ref that is not a string", ptr);
         rc = ref_expr(sc, json_string_value(ref), ptr, out);
@@ -838,10 +905,8 @@ static int gen_inner(g4_schema_compiler *sc, json_t *s, const char *ptr, g4_sb *
         rc = type_expr(sc, s, json_string_value(type), ptr, out);
     } else if (type) {
         return unsupported("a type that is not a string or list", ptr);
-    } else if (json_object_get(s, "properties") || json_object_get(s, "additionalProperties")) {
-        rc = object_expr(sc, s, ptr, out);
-    } else if (json_object_get(s, "items") || json_object_get(s, "prefixItems")) {
-        rc = array_expr(sc, s, ptr, out);
+    } else if (typed) {
+        rc = implied_types_expr(sc, s, ptr, out);
     } else {
         use(sc, sc->gemma ? R_GVALUE : R_VALUE);
         g4_sb_puts(out, sc->gemma ? "gvalue" : "value");

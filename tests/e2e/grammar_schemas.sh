@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # grammar_schemas.sh: every output test_grammar_schema generates under a JSON Schema
-# grammar (51 schemas x 3 seeds, tiny random-weight model, temperature 1), and the
+# grammar (54 schemas x 3 seeds, tiny random-weight model, temperature 1), and the
 # arguments of the tool calls it generates under a tools grammar (read back by the
 # engine's output parser), validate against their schemas with ajv, a JSON Schema
 # validator independent of ours. ajv and ajv-formats are installed with npm into the
@@ -18,7 +18,7 @@ if [ ! -d "$NODE_DIR/node_modules/ajv-formats" ]; then
 fi
 DUMP=$TMP/dump
 mkdir -p "$DUMP"
-check "generation under 51 schemas" env G4_GRAMMAR_DUMP="$DUMP" "$TESTBIN"
+check "generation under 54 schemas" env G4_GRAMMAR_DUMP="$DUMP" "$TESTBIN"
 n=$(ls "$DUMP" | grep -c '^out_')
 check "outputs dumped ($n)" test "$n" -ge 100
 check "tool-call arguments dumped" test -e "$DUMP/out_90_1.json"

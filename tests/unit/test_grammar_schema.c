@@ -1,4 +1,4 @@
-/* test_grammar_schema.c: the JSON Schema compiler on 51 schemas written here
+/* test_grammar_schema.c: the JSON Schema compiler on 54 schemas written here
  * (objects, required/optional, additionalProperties, enum, const, arrays, prefixItems,
  * anyOf/oneOf, $ref/$defs, recursion, formats, patterns, bounds), each generated under
  * its grammar by the shared tiny random-weight model with temperature 1 and several
@@ -74,6 +74,10 @@ static const char *const schemas[] = {
     "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"title\":\"T\",\"description\":\"D\",\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"description\":\"count\",\"default\":1,\"minimum\":0}},\"required\":[\"n\"]}",
     "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"integer\"}],\"minItems\":2,\"items\":{\"type\":\"string\",\"maxLength\":2},\"maxItems\":3}",
     /* 50 */ "{\"type\":\"object\",\"properties\":{\"q\\\"k\":{\"type\":\"boolean\"},\"q\":{\"type\":\"null\"}},\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":2}}",
+    /* without "type": the types the keywords imply */
+    "{\"maxItems\":1}",
+    "{\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}",
+    "{\"maxLength\":2,\"minimum\":0}",
 };
 #define N_SCHEMAS ((int)(sizeof schemas / sizeof *schemas))
 
@@ -293,6 +297,10 @@ static void test_schemas_refused(void **state) {
     expect_refused("{\"type\":\"integer\",\"minimum\":-100000,\"maximum\":100000}", "integer minimum/maximum", "at /");
     expect_refused("{\"type\":\"strin\"}", "type \"strin\"", "at /");
     expect_refused("{\"if\":{},\"then\":{}}", "keyword \"if\"", "at /");
+    expect_refused("{\"enum\":[\"abc\"],\"maxLength\":2}", "keyword \"maxLength\" next to enum", "at /");
+    expect_refused("{\"anyOf\":[{\"type\":\"string\"}],\"required\":[\"a\"]}", "keyword \"required\" next to anyOf", "at /");
+    expect_refused("{\"type\":\"integer\",\"enum\":[1,\"x\"]}", "enum value that does not have", "at /");
+    expect_refused("{\"uniqueItems\":true}", "uniqueItems", "at /");
     expect_refused("{\"type\":", "invalid JSON", "line 1");
 }
 
