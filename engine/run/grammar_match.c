@@ -1,10 +1,9 @@
 /* grammar_match.c: the matcher of the public API: one generation's state in a
- * grammar, advanced by tokens or text, and the mask of allowed next tokens. The mask
- * walks the token trie once from the current state, carrying one grammar state per
- * trie depth and skipping the subtree under any byte the grammar refuses; a byte that
- * keeps the state as it is (free string contents) costs no state step, and a subtree
- * of such bytes is allowed whole. Masks are cached by state, since states repeat
- * (inside a string, between array items); the cache is shared by forked matchers. */
+ * grammar, advanced by tokens or text, and the mask of allowed next tokens: the text
+ * tokens from one walk of the token trie (grammar_mask.c), plus token terminals and
+ * end of generation. Masks are cached by state, since states repeat (inside a
+ * string, between array items), in a refcounted cache that forks of a matcher share
+ * (requests with the same grammar). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
