@@ -271,6 +271,9 @@ typedef struct g4_grammar_matcher g4_grammar_matcher;
 /* The grammar and gv must outlive the matcher. Fails if a token terminal names no
  * token of the vocabulary. */
 g4_grammar_matcher *g4_grammar_matcher_new(const g4_grammar *grammar, const g4_grammar_vocab *gv);
+/* A new matcher at the start of m's grammar sharing m's cache of masks (refcounted: either may be
+ * freed first). Matchers sharing a cache must be used from one thread at a time. */
+g4_grammar_matcher *g4_grammar_matcher_fork(g4_grammar_matcher *m);
 void g4_grammar_matcher_free(g4_grammar_matcher *m);
 /* Back to the start of the grammar. */
 void g4_grammar_matcher_reset(g4_grammar_matcher *m);

@@ -1,36 +1,44 @@
 /* grammar_match.c: the matcher of the public API: one generation's state in a
- * grammar, advanced by tokens or text, and the mask of allowed next tokens. The mask
- * walks the token trie once from the current state, carrying one grammar state per
- * trie depth and skipping the subtree under any byte the grammar refuses; masks are
- * cached by state, since states repeat (inside a string, between array items). */
+ * grammar, advanced by tokens or text, and the mask of allowed next tokens: the text
+ * tokens from one walk of the token trie (grammar_mask.c), plus token terminals and
+ * end of generation. Masks are cached by state, since states repeat (inside a
+ * string, between array items), in a refcounted cache that forks of a matcher share
+ * (requests with the same grammar). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
 #include "run/grammar.h"
+#include "run/grammar_mask.h"
 #include "run/tokentrie.h"
 
-#define CACHE_SLOTS 64
+#define CACHE_SLOTS 256   /* masks kept per grammar; each is n_vocab bits (32 KiB for 262144 tokens) */
 
 typedef struct {
-    uint32_t *key;      /* the state's words */
+    uint32_t *key;      /* the state's words; NULL: the slot is free */
     size_t key_len;
     uint64_t hash;
     uint8_t *bits;      /* allowed tokens, one bit each */
     int n_allowed;
+    int used;           /* clock bit: used since the hand last passed */
 } mask_entry;
+
+/* The masks of one grammar over one vocabulary, shared by a matcher and its forks. */
+typedef struct {
+    int refs;
+    int hand;           /* clock eviction: the next slot to consider */
+    mask_entry slot[CACHE_SLOTS];
+} mask_cache;
 
 struct g4_grammar_matcher {
     const g4_grammar *g;
     const g4_grammar_vocab *gv;
     int32_t *tok_ids;        /* [g->n_tokens] the terminals' token ids */
-    g4_gbuf state, work, walk, walk2;
-    size_t *walk_off;        /* [max_depth + 2] where the walk's state at each depth ends */
-    uint64_t *walk_loop;     /* [max_depth + 2] */
+    g4_gbuf state, work;
+    g4_mask_walker *walker;  /* the text tokens a state allows */
     int ended;               /* an end-of-generation token was accepted */
-    mask_entry cache[CACHE_SLOTS];
-    int cache_next;
+    mask_cache *cache;
 };
 
 static uint64_t hash_words(const uint32_t *w, size_t n) {
@@ -39,15 +47,25 @@ static uint64_t hash_words(const uint32_t *w, size_t n) {
     return h;
 }
 
-g4_grammar_matcher *g4_grammar_matcher_new(const g4_grammar *g, const g4_grammar_vocab *gv) {
-    if (!g || !gv) { g4_error("grammar matcher: no grammar or vocabulary"); return NULL; }
+static mask_cache *cache_new(void) {
+    mask_cache *c = calloc(1, sizeof *c);
+    if (c) c->refs = 1;
+    return c;
+}
+
+static void cache_release(mask_cache *c) {
+    if (!c || --c->refs > 0) return;
+    for (int i = 0; i < CACHE_SLOTS; i++) free(c->slot[i].key), free(c->slot[i].bits);
+    free(c);
+}
+
+/* A matcher at the start of g with no cache yet; token terminals resolved against gv. */
+static g4_grammar_matcher *matcher_new(const g4_grammar *g, const g4_grammar_vocab *gv) {
     g4_grammar_matcher *m = calloc(1, sizeof *m);
     if (!m) { g4_error("grammar matcher: out of memory"); return NULL; }
     m->g = g, m->gv = gv;
     m->tok_ids = malloc(((size_t)g->n_tokens + 1) * sizeof *m->tok_ids);
-    m->walk_off = malloc(((size_t)gv->max_depth + 2) * sizeof *m->walk_off);
-    m->walk_loop = malloc(((size_t)gv->max_depth + 2) * sizeof *m->walk_loop);
-    if (!m->tok_ids || !m->walk_off || !m->walk_loop) { g4_error("grammar matcher: out of memory"); goto fail; }
+    if (!m->tok_ids) { g4_error("grammar matcher: out of memory"); goto fail; }
     for (int i = 0; i < g->n_tokens; i++) {
         int32_t id = g->tokens[i].id;
         if (g->tokens[i].piece) {
@@ -59,17 +77,41 @@ g4_grammar_matcher *g4_grammar_matcher_new(const g4_grammar *g, const g4_grammar
         }
         m->tok_ids[i] = id;
     }
-    if (g4_gstate_start(g, &m->state)) goto fail;
+    m->walker = g4_mask_walker_new(g, gv);
+    if (!m->walker || g4_gstate_start(g, &m->state)) goto fail;
     return m;
 fail:
     g4_grammar_matcher_free(m);
     return NULL;
 }
 
+g4_grammar_matcher *g4_grammar_matcher_new(const g4_grammar *g, const g4_grammar_vocab *gv) {
+    if (!g || !gv) { g4_error("grammar matcher: no grammar or vocabulary"); return NULL; }
+    g4_grammar_matcher *m = matcher_new(g, gv);
+    if (!m) return NULL;
+    m->cache = cache_new();
+    if (!m->cache) {
+        g4_error("grammar matcher: out of memory");
+        g4_grammar_matcher_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+g4_grammar_matcher *g4_grammar_matcher_fork(g4_grammar_matcher *m) {
+    if (!m) { g4_error("grammar matcher: no matcher to fork"); return NULL; }
+    g4_grammar_matcher *f = matcher_new(m->g, m->gv);
+    if (!f) return NULL;
+    f->cache = m->cache;
+    f->cache->refs++;
+    return f;
+}
+
 void g4_grammar_matcher_free(g4_grammar_matcher *m) {
     if (!m) return;
-    for (int i = 0; i < CACHE_SLOTS; i++) free(m->cache[i].key), free(m->cache[i].bits);
-    free(m->walk2.w), free(m->walk.w), free(m->work.w), free(m->state.w), free(m->walk_loop), free(m->walk_off), free(m->tok_ids);
+    cache_release(m->cache);
+    g4_mask_walker_free(m->walker);
+    free(m->work.w), free(m->state.w), free(m->tok_ids);
     free(m);
 }
 
@@ -142,82 +184,22 @@ int g4_grammar_matcher_accept(g4_grammar_matcher *m, int32_t token) {
     return 0;
 }
 
-/* The byte classes under which the state at s (len words) stays exactly itself:
- * below a trie node whose lower bytes all lie in them, every token is allowed. */
-static uint64_t self_loop_classes(g4_grammar_matcher *m, const uint32_t *s, size_t len) {
-    uint64_t bad = 1;   /* non-ASCII bytes go through partial states: never a loop */
-    g4_gbuf *t = &m->work;
-    for (int c = 0; c < 128; c++) {
-        int cls = g4_byte_class((uint8_t)c);
-        if (bad >> cls & 1) continue;
-        t->len = 0;
-        if (g4_gstate_byte(m->g, s, (uint8_t)c, t) || t->len != len || memcmp(t->w, s, len * sizeof *s) != 0)
-            bad |= 1ull << cls;
-    }
-    /* non-ASCII: every stack's set holds all code points above 0x7F or none (so all
-     * of them lead to the same state), and one such character leads back to this
-     * state; tokens below the first byte are whole UTF-8 characters */
-    int all = s[0] > 0 && s[2] == 0;
-    size_t i = 3;
-    for (uint32_t k = 0; k < s[0] && all; k++) {
-        uint32_t n = s[i];
-        if (n > 0 && m->g->elems[s[i + n]].type != GE_TOKEN) {
-            const g4_gelem *e = m->g->elems;
-            uint32_t top = s[i + n];
-            all = (g4_gset_covers(e, top, 0x80, 0xD7FF) && g4_gset_covers(e, top, 0xE000, 0x10FFFF)) ||
-                  (!g4_gset_hits(e, top, 0x80, 0xD7FF) && !g4_gset_hits(e, top, 0xE000, 0x10FFFF));
-        }
-        i += 1 + n;
-    }
-    if (all) {
-        g4_gbuf *u = &m->walk2;
-        t->len = 0, u->len = 0;
-        all = !g4_gstate_byte(m->g, s, 0xC3, t) && t->len && !g4_gstate_byte(m->g, t->w, 0xA9, u) && u->len == len &&
-              memcmp(u->w, s, len * sizeof *s) == 0;
-        if (all) bad &= ~1ull;
-    }
-    return ~bad;
+static void entry_clear(mask_entry *e) {
+    free(e->key);
+    e->key = NULL;
 }
 
-static void mark_range(const g4_grammar_vocab *gv, uint32_t from, uint32_t to, uint8_t *bits) {
-    for (uint32_t k = from; k < to; k++) {
-        int32_t id = gv->sorted[k];
-        bits[id >> 3] |= (uint8_t)(1u << (id & 7));
+/* A slot for a new mask: a free one, else the first the clock hand finds unused
+ * since it last passed. */
+static mask_entry *cache_victim(mask_cache *c) {
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (!c->slot[i].key) return &c->slot[i];
+    for (;;) {
+        mask_entry *e = &c->slot[c->hand];
+        c->hand = (c->hand + 1) % CACHE_SLOTS;
+        if (!e->used) return e;
+        e->used = 0;
     }
-}
-
-/* Walks the trie from the current state, setting bits of allowed text tokens; a
- * subtree whose bytes all keep the state as it is gets allowed without a walk. */
-static int walk_trie(g4_grammar_matcher *m, uint8_t *bits) {
-    const g4_grammar_vocab *gv = m->gv;
-    g4_gbuf *b = &m->walk;
-    b->len = 0;
-    if (g4_gbuf_reserve(b, m->state.len)) return -1;
-    memcpy(b->w, m->state.w, m->state.len * sizeof *b->w);
-    b->len = m->state.len;
-    size_t *end_of = m->walk_off;   /* end_of[d]: where the state of depth d ends (depth 0 at 0) */
-    uint64_t *loop = m->walk_loop;  /* loop[d]: self_loop_classes of the state of depth d */
-    end_of[0] = b->len;
-    loop[0] = self_loop_classes(m, b->w, b->len);
-    for (uint32_t i = 1; i < gv->n_nodes;) {
-        uint32_t d = gv->depth[i];
-        size_t from = d == 1 ? 0 : end_of[d - 2];
-        b->len = end_of[d - 1];
-        size_t at = b->len;
-        if (g4_gstate_byte(m->g, b->w + from, gv->byte[i], b)) return -1;
-        if (b->w[at] == 0) { i = gv->end[i]; continue; }
-        end_of[d] = b->len;
-        size_t len = b->len - at;
-        loop[d] = len == at - from && memcmp(b->w + at, b->w + from, len * sizeof *b->w) == 0 ? loop[d - 1] : 0;
-        if (loop[d] && (gv->below[i] & ~loop[d]) == 0) {
-            mark_range(gv, gv->tok_first[i], gv->tok_first[gv->end[i]], bits);
-            i = gv->end[i];
-            continue;
-        }
-        mark_range(gv, gv->tok_first[i], gv->tok_first[i] + gv->tok_count[i], bits);
-        i++;
-    }
-    return 0;
 }
 
 /* The cache entry for the current state, computed if missing. */
@@ -225,21 +207,23 @@ static mask_entry *current_mask(g4_grammar_matcher *m) {
     const uint32_t *key = m->state.w;
     size_t key_len = g4_gstate_size(key);
     uint64_t h = hash_words(key, key_len);
+    mask_cache *cache = m->cache;
     for (int i = 0; i < CACHE_SLOTS; i++) {
-        mask_entry *e = &m->cache[i];
-        if (e->key && e->hash == h && e->key_len == key_len && memcmp(e->key, key, key_len * sizeof *key) == 0) return e;
+        mask_entry *e = &cache->slot[i];
+        if (e->key && e->hash == h && e->key_len == key_len && memcmp(e->key, key, key_len * sizeof *key) == 0) {
+            e->used = 1;
+            return e;
+        }
     }
-    mask_entry *e = &m->cache[m->cache_next];
-    m->cache_next = (m->cache_next + 1) % CACHE_SLOTS;
+    mask_entry *e = cache_victim(cache);
+    entry_clear(e);
     size_t nbytes = ((size_t)m->gv->n_vocab + 7) / 8;
-    uint32_t *nk = realloc(e->key, key_len * sizeof *nk);
-    if (nk) e->key = nk;
-    if (!e->bits) e->bits = malloc(nbytes);
-    if (!nk || !e->bits) { free(e->key), e->key = NULL; g4_error("grammar: out of memory for masks"); return NULL; }
-    memcpy(e->key, key, key_len * sizeof *key);
-    e->key_len = key_len, e->hash = h;
-    memset(e->bits, 0, nbytes);
-    if (walk_trie(m, e->bits)) { free(e->key), e->key = NULL; return NULL; }
+    size_t nwords = (nbytes + 7) / 8;
+    e->key = malloc(key_len * sizeof *e->key);
+    if (!e->bits) e->bits = malloc(nwords * sizeof(uint64_t));
+    if (!e->key || !e->bits) { entry_clear(e); g4_error("grammar: out of memory for masks"); return NULL; }
+    memset(e->bits, 0, nwords * sizeof(uint64_t));
+    if (g4_mask_walk(m->walker, m->state.w, e->bits)) { entry_clear(e); return NULL; }
     /* token terminals on top of a stack, and end of generation when complete */
     const uint32_t *s = m->state.w;
     if (s[2] == 0) {
@@ -256,8 +240,13 @@ static mask_entry *current_mask(g4_grammar_matcher *m) {
     if (g4_gstate_complete(s))
         for (int i = 0; i < m->gv->n_eog; i++) e->bits[m->gv->eog[i] >> 3] |= (uint8_t)(1u << (m->gv->eog[i] & 7));
     int count = 0;
-    for (size_t i = 0; i < nbytes; i++) count += __builtin_popcount(e->bits[i]);
-    e->n_allowed = count;
+    for (size_t i = 0; i < nwords; i++) {
+        uint64_t w;
+        memcpy(&w, e->bits + 8 * i, sizeof w);
+        count += __builtin_popcountll(w);
+    }
+    memcpy(e->key, key, key_len * sizeof *key);
+    e->key_len = key_len, e->hash = h, e->n_allowed = count, e->used = 1;
     return e;
 }
 
@@ -265,7 +254,14 @@ int g4_grammar_matcher_mask(g4_grammar_matcher *m, uint8_t *allowed) {
     if (!m || !allowed || !m->state.len || m->ended) return g4_error("grammar: the matcher has ended");
     mask_entry *e = current_mask(m);
     if (!e) return -1;
-    for (int i = 0; i < m->gv->n_vocab; i++) allowed[i] = e->bits[i >> 3] >> (i & 7) & 1;
+    int n = m->gv->n_vocab;
+    for (int i = 0; i < n; i += 8) {
+        uint8_t byte = e->bits[i >> 3];
+        int k_end = n - i < 8 ? n - i : 8;
+        if (byte == 0 || byte == 0xFF) memset(allowed + i, byte & 1, (size_t)k_end);
+        else
+            for (int k = 0; k < k_end; k++) allowed[i + k] = byte >> k & 1;
+    }
     if (e->n_allowed == 0) return g4_error("grammar: no token can continue the grammar here");
     return e->n_allowed;
 }

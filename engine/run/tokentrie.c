@@ -30,6 +30,16 @@ int g4_byte_class(uint8_t b) {
     return 5 + (int)(strchr(punct, b) - punct);
 }
 
+/* Whether s[0..len) is a sequence of whole, valid UTF-8 characters. */
+static int whole_utf8(const unsigned char *s, uint32_t len) {
+    for (uint32_t i = 0; i < len;) {
+        size_t n = g4_utf8_len(s + i, len - i);
+        if (n == 0) return 0;
+        i += (uint32_t)n;
+    }
+    return 1;
+}
+
 static int fill_text(g4_grammar_vocab *gv) {
     const g4_vocab *v = gv->vocab;
     size_t total = 0;
@@ -100,6 +110,7 @@ static int build_trie(g4_grammar_vocab *gv) {
         uint32_t node = path[len];
         if (gv->tok_count[node] == UINT16_MAX) { free(parent); free(path); return -1; }
         gv->tok_count[node]++;
+        if (!whole_utf8((const unsigned char *)s, len)) gv->below[parent[node]] |= 1ull << G4_CLASS_NOT_UTF8;
         prev = s, prev_len = len;
     }
     for (; path_len > 0; path_len--) gv->end[path[path_len]] = n;

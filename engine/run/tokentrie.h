@@ -17,7 +17,8 @@ struct g4_grammar_vocab {
     uint32_t *end;        /* [n_nodes] */
     uint32_t *tok_first;  /* [n_nodes + 1] index into sorted of the first token spelled by the node
                              (or below it): a subtree's tokens are sorted[tok_first[i] .. tok_first[end[i]]) */
-    uint64_t *below;      /* [n_nodes] classes (g4_byte_class) of the bytes on edges below the node */
+    uint64_t *below;      /* [n_nodes] classes (g4_byte_class) of the bytes on edges below the node,
+                             and G4_CLASS_NOT_UTF8 if a token below is not whole UTF-8 characters */
     uint16_t *tok_count;  /* [n_nodes] tokens spelled exactly by the node */
     int32_t *sorted;      /* text tokens, sorted by their bytes */
     int max_depth;
@@ -35,5 +36,8 @@ enum { TT_NEVER, TT_TEXT, TT_SPECIAL };
  * 4 A-Z, 5.. each other printable ASCII byte (space and punctuation) on its own. */
 #define G4_BYTE_CLASSES 38
 int g4_byte_class(uint8_t b);
+/* A pseudo-class in `below`: no set of byte classes holds it, so a subtree with a
+ * token that is not whole UTF-8 characters is always walked, never allowed whole. */
+#define G4_CLASS_NOT_UTF8 G4_BYTE_CLASSES
 
 #endif

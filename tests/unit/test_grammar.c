@@ -1,7 +1,10 @@
 /* test_grammar.c: the GBNF parser (every construct, and errors with line:column),
  * the matcher accepting and refusing texts, token terminals, and the masks on the
- * real 262144-token vocabulary checked token by token against the matcher itself;
- * the Gemma 4 tool-call grammar accepting the protocol doc's example call. */
+ * real 262144-token vocabulary checked token by token against the matcher itself
+ * (in strings, escapes, numbers, enums, patterns, bounded repetitions, between
+ * token terminals, and with more states than the mask walker keeps), masks along a
+ * document against fresh matchers, forks sharing a cache; the Gemma 4 tool-call
+ * grammar accepting the protocol doc's example call. */
 #include "testutil.h"
 
 #include "gemma4.h"
@@ -190,24 +193,36 @@ static void test_mask_real_vocab(void **state) {
     g4_grammar_free(g);
 }
 
-/* After prefix, the mask allows exactly the tokens accept() takes, over the whole
- * vocabulary (this covers the subtrees the mask allows without walking them). */
-static void check_mask_exact(const char *gbnf, const char *prefix) {
+/* The matcher for g after prefix text and then the tokens of `special` (read with
+ * special tokens on; NULL: none). */
+static g4_grammar_matcher *matcher_at(g4_grammar_matcher *m, const char *prefix, const int32_t *ids, int n) {
+    g4_grammar_matcher_reset(m);
+    assert_int_equal(g4_grammar_matcher_accept_text(m, prefix, strlen(prefix)), 0);
+    for (int k = 0; k < n; k++) assert_int_equal(g4_grammar_matcher_accept(m, ids[k]), 0);
+    return m;
+}
+
+/* After prefix (text, then the tokens of special), the mask allows exactly the
+ * tokens accept() takes, over the whole vocabulary (this covers the subtrees the
+ * mask allows without walking them and the bytes it takes without a state step). */
+static void check_mask_exact_special(const char *gbnf, const char *prefix, const char *special) {
     g4_grammar *g = g4_grammar_parse(gbnf, NULL);
     if (!g) fail_msg("%s", g4_last_error());
     g4_grammar_matcher *m = g4_grammar_matcher_new(g, real_gv);
     assert_non_null(m);
+    int32_t ids[64];
+    int n_ids = special ? g4_tokenize(real_vocab, special, strlen(special), G4_TOKENIZE_SPECIAL, ids, 64) : 0;
+    assert_true(n_ids >= 0 && n_ids <= 64);
     int nv = g4_vocab_size(real_vocab);
     uint8_t *allowed = malloc((size_t)nv);
-    assert_int_equal(g4_grammar_matcher_accept_text(m, prefix, strlen(prefix)), 0);
-    int n = g4_grammar_matcher_mask(m, allowed);
+    int n = g4_grammar_matcher_mask(matcher_at(m, prefix, ids, n_ids), allowed);
     assert_true(n > 0);
     int agree = 0;
     for (int i = 0; i < nv; i++) {
-        g4_grammar_matcher_reset(m);
-        assert_int_equal(g4_grammar_matcher_accept_text(m, prefix, strlen(prefix)), 0);
-        int took = g4_grammar_matcher_accept(m, i) == 0;
-        if (took != allowed[i]) fail_msg("token %d '%s': mask %d, accept %d (grammar %s)", i, g4_vocab_piece(real_vocab, i), allowed[i], took, gbnf);
+        int took = g4_grammar_matcher_accept(matcher_at(m, prefix, ids, n_ids), i) == 0;
+        if (took != allowed[i])
+            fail_msg("token %d '%s': mask %d, accept %d (after '%s' '%s', grammar %s)", i, g4_vocab_piece(real_vocab, i),
+                     allowed[i], took, prefix, special ? special : "", gbnf);
         agree += took;
     }
     assert_int_equal(agree, n);
@@ -215,6 +230,8 @@ static void check_mask_exact(const char *gbnf, const char *prefix) {
     g4_grammar_matcher_free(m);
     g4_grammar_free(g);
 }
+
+static void check_mask_exact(const char *gbnf, const char *prefix) { check_mask_exact_special(gbnf, prefix, NULL); }
 
 static void test_mask_exact(void **state) {
     (void)state;
@@ -228,6 +245,188 @@ static void test_mask_exact(void **state) {
     check_mask_exact("root ::= [^x]{0,30} \"x\"\n", "\xc3\xa9");      /* non-ASCII allowed, bounded */
     check_mask_exact("root ::= [^x]* \"x\"\n", "\xc3\xa9");           /* non-ASCII loop */
     check_mask_exact("root ::= ([^\\\\x\\u00e9] | \"\\\\\" [a-z])* \"x\"\n", "q");  /* loop missing one non-ASCII code point */
+}
+
+/* The states of JSON values: strings (first token, after a backslash, inside \u,
+ * inside a character), numbers and literals. */
+static void test_mask_exact_json(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    char *gbnf = g4_grammar_from_json_schema("{\"type\":\"json_object\"}");
+    assert_non_null(gbnf);
+    check_mask_exact(gbnf, "{\"a\": \"");          /* the first token of a free string */
+    check_mask_exact(gbnf, "{\"a\": \"x\\");       /* after a backslash */
+    check_mask_exact(gbnf, "{\"a\": \"\\u0");      /* inside \u */
+    check_mask_exact(gbnf, "{\"a\": \"\xe6\x97");  /* inside a character of a string */
+    check_mask_exact(gbnf, "{\"a\": 12");          /* integer digits */
+    check_mask_exact(gbnf, "{\"a\": -0.5e");       /* exponent */
+    check_mask_exact(gbnf, "{\"a\": [tr");         /* a literal */
+    free(gbnf);
+}
+
+/* Strings that are not free: enum, pattern, bounded repetitions (email). */
+static void test_mask_exact_constrained_strings(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    char *gbnf = g4_grammar_from_json_schema(
+        "{\"type\":\"object\",\"properties\":{\"k\":{\"enum\":[\"red\",\"green\",\"grey\"]},"
+        "\"p\":{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-[0-9]+$\"},\"e\":{\"type\":\"string\",\"format\":\"email\"},"
+        "\"t\":{\"type\":\"string\",\"maxLength\":5}},\"required\":[\"k\",\"p\",\"e\",\"t\"]}");
+    assert_non_null(gbnf);
+    check_mask_exact(gbnf, "{\"k\": \"gr");
+    check_mask_exact(gbnf, "{\"k\": \"red\", \"p\": \"AB-1");
+    check_mask_exact(gbnf, "{\"k\": \"red\", \"p\": \"AB-1\", \"e\": \"ada");
+    check_mask_exact(gbnf, "{\"k\": \"red\", \"p\": \"AB-1\", \"e\": \"ada@ex");
+    check_mask_exact(gbnf, "{\"k\": \"red\", \"p\": \"AB-1\", \"e\": \"a@bc.de\", \"t\": \"ab");
+    free(gbnf);
+}
+
+/* Strings between token terminals (Gemma's <|"|>), and a state after one. */
+static void test_mask_exact_tool_call(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    char *gbnf = g4_grammar_from_tools("[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":"
+                                       "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}]");
+    assert_non_null(gbnf);
+    check_mask_exact_special(gbnf, "", "<|tool_call>call:get_weather{city:<|\"|>");
+    check_mask_exact_special(gbnf, "", "<|tool_call>call:get_weather{city:<|\"|>Par");
+    check_mask_exact_special(gbnf, "", "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>");
+    free(gbnf);
+}
+
+/* A grammar with more distinct states in one walk than the mask walker keeps, so
+ * that it starts its automaton over mid-walk and between walks: each two-letter
+ * start has its own rule, then up to six letters (each count its own state). */
+static void test_mask_exact_many_states(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    size_t cap = 1 << 17, len = 0;
+    char *gbnf = malloc(cap);
+    assert_non_null(gbnf);
+    len += (size_t)snprintf(gbnf, cap, "root ::= ");
+    for (char x = 'a'; x <= 'z'; x++) len += (size_t)snprintf(gbnf + len, cap - len, "%s\"%c\" r%c", x > 'a' ? " | " : "", x, x);
+    len += (size_t)snprintf(gbnf + len, cap - len, "\n");
+    for (char x = 'a'; x <= 'z'; x++) {
+        len += (size_t)snprintf(gbnf + len, cap - len, "r%c ::= ", x);
+        for (char y = 'a'; y <= 'z'; y++) len += (size_t)snprintf(gbnf + len, cap - len, "%s\"%c\" r%c%c", y > 'a' ? " | " : "", y, x, y);
+        len += (size_t)snprintf(gbnf + len, cap - len, "\n");
+        for (char y = 'a'; y <= 'z'; y++) len += (size_t)snprintf(gbnf + len, cap - len, "r%c%c ::= [a-z]{0,6} \".\"\n", x, y);
+    }
+    assert_true(len < cap);
+    check_mask_exact(gbnf, "");
+    check_mask_exact(gbnf, "co");
+    /* the second walk of one matcher (its automaton over the limit) against a fresh one */
+    g4_grammar *g = g4_grammar_parse(gbnf, NULL);
+    assert_non_null(g);
+    g4_grammar_matcher *m = g4_grammar_matcher_new(g, real_gv), *fresh = g4_grammar_matcher_new(g, real_gv);
+    assert_non_null(m);
+    assert_non_null(fresh);
+    int nv = g4_vocab_size(real_vocab);
+    uint8_t *a = malloc((size_t)nv), *b = malloc((size_t)nv);
+    assert_true(g4_grammar_matcher_mask(m, a) > 0);
+    assert_int_equal(g4_grammar_matcher_accept_text(m, "co", 2), 0);
+    assert_int_equal(g4_grammar_matcher_accept_text(fresh, "co", 2), 0);
+    assert_int_equal(g4_grammar_matcher_mask(m, a), g4_grammar_matcher_mask(fresh, b));
+    assert_memory_equal(a, b, (size_t)nv);
+    free(a), free(b);
+    g4_grammar_matcher_free(fresh);
+    g4_grammar_matcher_free(m);
+    g4_grammar_free(g);
+    free(gbnf);
+}
+
+/* Masks along a document from one matcher (its automaton and cache kept across
+ * steps) equal those of a fresh matcher at each step. */
+static void test_mask_along_document(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    char *gbnf = g4_grammar_from_json_schema("{\"type\":\"json_object\"}");
+    g4_grammar *g = g4_grammar_parse(gbnf, NULL);
+    assert_non_null(g);
+    const char *doc = "{\"t\": \"Grüße, \\\"hi\\\" \\u00e9\", \"n\": [1.5e3, -2], \"o\": {\"b\": false, \"s\": \"日本語\"}}";
+    int32_t ids[128];
+    int n = g4_tokenize(real_vocab, doc, strlen(doc), 0, ids, 128);
+    assert_true(n > 0 && n < 128);
+    int nv = g4_vocab_size(real_vocab);
+    uint8_t *a = malloc((size_t)nv), *b = malloc((size_t)nv);
+    g4_grammar_matcher *m = g4_grammar_matcher_new(g, real_gv);
+    assert_non_null(m);
+    for (int k = 0; k < n; k++) {
+        g4_grammar_matcher *fresh = g4_grammar_matcher_new(g, real_gv);
+        assert_non_null(fresh);
+        for (int j = 0; j < k; j++) assert_int_equal(g4_grammar_matcher_accept(fresh, ids[j]), 0);
+        int ca = g4_grammar_matcher_mask(m, a), cb = g4_grammar_matcher_mask(fresh, b);
+        assert_int_equal(ca, cb);
+        if (memcmp(a, b, (size_t)nv) != 0) fail_msg("step %d: masks differ", k);
+        assert_true(a[ids[k]]);
+        g4_grammar_matcher_free(fresh);
+        assert_int_equal(g4_grammar_matcher_accept(m, ids[k]), 0);
+    }
+    assert_true(g4_grammar_matcher_complete(m));
+    free(a), free(b);
+    g4_grammar_matcher_free(m);
+    g4_grammar_free(g);
+    free(gbnf);
+}
+
+/* A fork starts at the grammar's start, gives a fresh matcher's masks, moves
+ * independently of its parent, and either may be freed first. */
+static void test_fork(void **state) {
+    (void)state;
+    if (!real_gv) skip();
+    assert_null(g4_grammar_matcher_fork(NULL));
+    char *gbnf = g4_grammar_from_json_schema("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+                                             "\"age\":{\"type\":\"integer\"}},\"required\":[\"name\",\"age\"]}");
+    g4_grammar *g = g4_grammar_parse(gbnf, NULL);
+    assert_non_null(g);
+    const char *doc = "{\"name\": \"Ada\", \"age\": 36}";
+    int32_t ids[64];
+    int n = g4_tokenize(real_vocab, doc, strlen(doc), 0, ids, 64);
+    assert_true(n > 4 && n < 64);
+    int nv = g4_vocab_size(real_vocab);
+    uint8_t *a = malloc((size_t)nv), *b = malloc((size_t)nv), *before = malloc((size_t)nv);
+    g4_grammar_matcher *m = g4_grammar_matcher_new(g, real_gv);
+    g4_grammar_matcher *fresh = g4_grammar_matcher_new(g, real_gv);
+    assert_non_null(m);
+    assert_non_null(fresh);
+    for (int k = 0; k < 4; k++) {   /* fills m's cache */
+        assert_true(g4_grammar_matcher_mask(m, a) > 0);
+        assert_int_equal(g4_grammar_matcher_accept(m, ids[k]), 0);
+    }
+    int count_before = g4_grammar_matcher_mask(m, before);
+    g4_grammar_matcher *f = g4_grammar_matcher_fork(m);
+    assert_non_null(f);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < n; k++) {
+            int ca = g4_grammar_matcher_mask(f, a), cb = g4_grammar_matcher_mask(fresh, b);
+            assert_int_equal(ca, cb);
+            if (memcmp(a, b, (size_t)nv) != 0) fail_msg("pass %d step %d: the fork's mask differs", pass, k);
+            assert_int_equal(g4_grammar_matcher_accept(f, ids[k]), 0);
+            assert_int_equal(g4_grammar_matcher_accept(fresh, ids[k]), 0);
+        }
+        assert_true(g4_grammar_matcher_complete(f));
+        if (pass == 0) {
+            /* the parent did not move, and still works after its fork is freed */
+            assert_int_equal(g4_grammar_matcher_mask(m, a), count_before);
+            assert_memory_equal(a, before, (size_t)nv);
+            g4_grammar_matcher *f2 = g4_grammar_matcher_fork(f);
+            assert_non_null(f2);
+            g4_grammar_matcher_free(f);
+            assert_int_equal(g4_grammar_matcher_accept(f2, ids[0]), 0);
+            assert_int_equal(g4_grammar_matcher_accept(m, ids[4]), 0);
+            assert_true(g4_grammar_matcher_mask(m, a) > 0);
+            /* then the parent is freed first: the fork's shared cache lives on */
+            g4_grammar_matcher_free(m);
+            g4_grammar_matcher_reset(f2);
+            g4_grammar_matcher_reset(fresh);
+            f = f2;
+        }
+    }
+    g4_grammar_matcher_free(f);
+    g4_grammar_matcher_free(fresh);
+    free(a), free(b), free(before);
+    g4_grammar_free(g);
+    free(gbnf);
 }
 
 static void test_utf8_partial(void **state) {
@@ -336,6 +535,12 @@ int main(void) {
         cmocka_unit_test(test_multiline_comments),
         cmocka_unit_test(test_mask_real_vocab),
         cmocka_unit_test(test_mask_exact),
+        cmocka_unit_test(test_mask_exact_json),
+        cmocka_unit_test(test_mask_exact_constrained_strings),
+        cmocka_unit_test(test_mask_exact_tool_call),
+        cmocka_unit_test(test_mask_exact_many_states),
+        cmocka_unit_test(test_mask_along_document),
+        cmocka_unit_test(test_fork),
         cmocka_unit_test(test_utf8_partial),
         cmocka_unit_test(test_token_terminals),
         cmocka_unit_test(test_tool_call_grammar),
