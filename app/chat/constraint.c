@@ -244,11 +244,11 @@ chat_constraint *chat_constraint_new(chat_grammar *answer, chat_grammar *call, c
     }
     if (answer) {
         c->answer = answer, answer->refs++;
-        if (!(c->m_answer = g4_grammar_matcher_new(answer->grammar, answer->cache->gv))) goto fail;
+        if (!(c->m_answer = g4_grammar_matcher_fork(answer->first))) goto fail;
     }
     if (call) {
         c->call = call, call->refs++;
-        if (!(c->m_call = g4_grammar_matcher_new(call->grammar, call->cache->gv))) goto fail;
+        if (!(c->m_call = g4_grammar_matcher_fork(call->first))) goto fail;
     }
     c->ph = ends_in_thought(vocab, prompt, n_prompt) ? PH_THOUGHT : thinking && c->soc >= 0 ? PH_START : PH_ANSWER;
     return c;
