@@ -2,8 +2,9 @@
  * grammar*.c). The input is split at its first NUL: a grammar, then text. A grammar
  * that fails must say why with "grammar"; one that parses gets a matcher over the
  * shared tiny model's vocabulary (when G4_SHARED is set), which takes the text;
- * wherever the text leaves it, the mask must allow some token, and the first
- * allowed token must be accepted (a compiled grammar never dead-ends). */
+ * wherever the text leaves it, the mask must allow some token (a compiled grammar
+ * never dead-ends), and for a few steps the mask must be exact: token by token,
+ * allowed exactly when a matcher in the same state accepts it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* A fork of m brought to m's state by replaying what m took; NULL if it cannot. */
+static g4_grammar_matcher *replay(g4_grammar_matcher *m, const char *text, size_t len, const int32_t *taken, int n_taken) {
+    g4_grammar_matcher *r = g4_grammar_matcher_fork(m);
+    if (!r) return NULL;
+    if (len && g4_grammar_matcher_accept_text(r, text, len)) __builtin_trap(); /* m took it */
+    for (int i = 0; i < n_taken; i++)
+        if (g4_grammar_matcher_accept(r, taken[i])) __builtin_trap();
+    return r;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 1 << 14) return 0;
     char *text = malloc(size + 1);
@@ -43,17 +54,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (gv) {
         g4_grammar_matcher *m = g4_grammar_matcher_new(g, gv);
         if (m) {
-            if (rest_len) (void)g4_grammar_matcher_accept_text(m, rest, rest_len);
+            size_t took_text = rest_len && g4_grammar_matcher_accept_text(m, rest, rest_len) == 0 ? rest_len : 0;
             int n = g4_vocab_size(vocab);
             uint8_t *allowed = malloc((size_t)n);
+            int32_t taken[4];
+            int n_taken = 0;
             if (allowed) {
                 for (int step = 0; step < 4 && !g4_grammar_matcher_done(m); step++) {
                     int count = g4_grammar_matcher_mask(m, allowed);
                     if (count < 0 && strstr(g4_last_error(), "nesting deeper")) break;
                     if (count <= 0) __builtin_trap();
+                    for (int t = 0; t < n; t++) {
+                        g4_grammar_matcher *r = replay(m, rest, took_text, taken, n_taken);
+                        if (!r) break;
+                        if ((g4_grammar_matcher_accept(r, t) == 0) != (allowed[t] != 0)) __builtin_trap();
+                        g4_grammar_matcher_free(r);
+                    }
                     int first = 0;
                     while (first < n && !allowed[first]) first++;
                     if (first == n || g4_grammar_matcher_accept(m, first) != 0) __builtin_trap();
+                    taken[n_taken++] = first;
                 }
                 free(allowed);
             }
