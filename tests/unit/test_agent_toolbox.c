@@ -48,11 +48,11 @@ static const char *warning_for(const warnings *w, const char *dir, const char *f
     return found;
 }
 
-static const char *first_dir, *second_dir;
+static char first_dir[512], second_dir[512];
 
 static agent_toolbox *load_fixture(warnings *w, const agent_limits *limits) {
-    first_dir = strdup(tu_path("%s/tools1", tu_tmpdir()));
-    second_dir = strdup(tu_path("%s/tools2", tu_tmpdir()));
+    snprintf(first_dir, sizeof first_dir, "%s/tools1", tu_tmpdir());
+    snprintf(second_dir, sizeof second_dir, "%s/tools2", tu_tmpdir());
     mkdir(first_dir, 0755);
     mkdir(second_dir, 0755);
     put(first_dir, "read.lua", GOOD_TOOL("read_file", ""));
