@@ -16,7 +16,7 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES := cmake make gcc pkg-config clang libclang-rt-14-dev git \
                 libcmocka-dev libjansson-dev libopenblas-dev python3-numpy \
                 libncurses-dev libreadline-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
-                libcurl4-openssl-dev libssl-dev libmicrohttpd-dev tmux \
+                libcurl4-openssl-dev libssl-dev libmicrohttpd-dev liblua5.4-dev libxml2-dev tmux \
                 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 DEB_COMMANDS := node:nodejs npm:npm
 
