@@ -21,6 +21,7 @@ enum { MAX_PARALLEL = 4, DEFAULT_MAX_STEPS = 8 };
 static const char denied_text[] = "the user denied this call";
 static const char not_offered_text[] = "this tool was not offered";
 static const char cancelled_text[] = "the tool call was cancelled";
+static const char context_full_text[] = "not run: the context is full";
 static const char step_limit_text[] = "not run: the agent reached its step limit";
 
 /* One call of a reply and what became of it. */
@@ -216,7 +217,10 @@ int agent_run(const agent_params *p, char **messages_json) {
         }
         int rc = chat_engine_run(p->engine, *messages_json, p->tools_json, &settings, on_step_event, &s, p->cancel);
         int n_calls = chat_reply_tool_call_count(s.reply);
-        bool said = *chat_reply_content(s.reply) || *chat_reply_reasoning(s.reply) || n_calls;
+        /* the reply joins the history when it said anything or ended on its own (an
+         * empty answer included); a cancel before the first token leaves no trace */
+        bool said = *chat_reply_content(s.reply) || *chat_reply_reasoning(s.reply) || n_calls ||
+                    (s.done && s.finish != CHAT_FINISH_CANCELLED);
         char *assistant = said ? chat_reply_message_json(s.reply) : NULL;
         chat_reply_free(s.reply);
         if (s.oom || (said && (!assistant || append(messages_json, assistant)))) {
@@ -229,13 +233,16 @@ int agent_run(const agent_params *p, char **messages_json) {
             break;
         }
         result = s.finish;
-        bool calls_pending = n_calls > 0 && (s.finish == CHAT_FINISH_TOOL_CALLS || s.finish == CHAT_FINISH_CANCELLED);
-        bool go_on = s.finish == CHAT_FINISH_TOOL_CALLS && n_calls > 0;
+        /* complete calls run also when the reply went on past them to max_tokens */
+        bool go_on = n_calls > 0 && s.finish != CHAT_FINISH_CANCELLED && s.finish != CHAT_FINISH_CONTEXT;
         bool last = step >= max_steps;
-        /* no call is left without its result (after a cancel or at the step limit): the
-         * history stays well-formed for the next turn */
-        const char *refused = !go_on || is_cancelled(p) ? cancelled_text : last ? step_limit_text : NULL;
-        if (calls_pending && handle_calls(p, tools, assistant, step, refused, messages_json)) result = -1, go_on = false;
+        /* no call is left without its result (after a cancel, a full context or at the
+         * step limit): the history stays well-formed for the next turn */
+        const char *refused = s.finish == CHAT_FINISH_CONTEXT ? context_full_text
+                              : !go_on || is_cancelled(p)     ? cancelled_text
+                              : last                          ? step_limit_text
+                                                              : NULL;
+        if (n_calls > 0 && handle_calls(p, tools, assistant, step, refused, messages_json)) result = -1, go_on = false;
         free(assistant);
         if (!go_on) break;
         if (is_cancelled(p)) {
