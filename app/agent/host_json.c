@@ -265,6 +265,11 @@ static int json_decode(lua_State *L) {
     }
     int status = sandbox_push_protected(L, push_decoded, root);
     json_decref(root);
+    if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) {  /* too deep: a bad input, not a failure */
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
     if (status != LUA_OK) return lua_error(L);
     return 1;
 }

@@ -90,7 +90,11 @@ static void instruction_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     sandbox *sb = sandbox_from(L);
     sb->instructions += HOOK_EVERY;
-    if (stop_check(sb) != STOP_NONE) raise_stop(L, sb);
+    if (stop_check(sb) == STOP_NONE) return;
+    /* From now on every instruction of this thread raises again, so that a script
+     * that catches the error (pcall in a loop) cannot keep running. */
+    lua_sethook(L, instruction_hook, LUA_MASKCOUNT, 1);
+    raise_stop(L, sb);
 }
 
 /* ---- the restricted globals ------------------------------------------------------ */

@@ -586,7 +586,7 @@ void agent_toolbox_run(const agent_toolbox *tb, const char *name, const char *ar
     const char *text = arguments_json ? arguments_json : "";
     while (*text == ' ' || *text == '\n' || *text == '\t' || *text == '\r') text++;
     json_error_t jerr;
-    json_t *args = *text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+    json_t *args = *text ? json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr) : json_object();
     char msg[ERROR_TEXT_MAX];
     if (!args) {
         snprintf(msg, sizeof msg, "the arguments are not valid JSON: %s (column %d)", jerr.text, jerr.column);
