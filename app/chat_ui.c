@@ -2,6 +2,7 @@
  * config file and the command-line flags, resolves the model (a hub id downloads once), and
  * opens the chat UI (app/tui). */
 #include "cli.h"
+#include "agent/setup.h"
 #include "config/config.h"
 #include "tui/tui.h"
 
@@ -23,7 +24,12 @@ static const char chat_usage[] =
     "  --think, --no-think     let the model think before answering (or not)\n"
     "  --temp T  --top-k K  --top-p P  --min-p P  --seed S  -n N (max tokens per answer)\n"
     "  --ctx N                 context size in tokens   -t, --threads N   CPU threads\n"
-    "  --chat-template FILE    a Jinja chat template instead of the model's\n";
+    "  --chat-template FILE    a Jinja chat template instead of the model's\n"
+    "  --tools all|NAME,...    let the model call these Lua tools (default: the config's tools); each call\n"
+    "                          that needs approval asks (docs/agent.md)\n"
+    "  --tools-dir DIR         also load the tools in DIR   --workspace DIR  the tools' files stay inside DIR\n"
+    "  --allow-shell           tools may run commands       --max-steps N    generations per message (default 8)\n"
+    "  --tool-choice C         auto (default), required or a tool's name: what each message's first reply does\n";
 
 static int parse_real(const char *opt, const char *v, double lo, double hi, float *out) {
     char *end;
@@ -35,6 +41,10 @@ static int parse_real(const char *opt, const char *v, double lo, double hi, floa
 
 typedef struct {
     const char *model, *theme, *system, *resume, *template_file;
+    const char *tools, *workspace, *tool_choice;
+    const char **tool_dirs; /* [argc], NULL-terminated */
+    int n_tool_dirs, max_steps;
+    bool allow_shell;
     bool resume_latest;
     int think; /* -1 unset */
     int threads, ctx;
@@ -46,6 +56,7 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--think")) { f->think = 1; continue; }
         if (!strcmp(a, "--no-think")) { f->think = 0; continue; }
+        if (!strcmp(a, "--allow-shell")) { f->allow_shell = true; continue; }
         if (!strcmp(a, "--resume")) {
             if (v && v[0] != '-') f->resume = v, i++;
             else f->resume_latest = true;
@@ -57,6 +68,11 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         else if (!strcmp(a, "--theme")) f->theme = v;
         else if (!strcmp(a, "--system")) f->system = v;
         else if (!strcmp(a, "--chat-template")) f->template_file = v;
+        else if (!strcmp(a, "--tools")) f->tools = v;
+        else if (!strcmp(a, "--tools-dir")) f->tool_dirs[f->n_tool_dirs++] = v;
+        else if (!strcmp(a, "--workspace")) f->workspace = v;
+        else if (!strcmp(a, "--tool-choice")) f->tool_choice = v;
+        else if (!strcmp(a, "--max-steps")) { if ((f->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1; }
         else if (!strcmp(a, "--temp")) { if (parse_real(a, v, 0, 100, &f->s.temperature)) return -1; }
         else if (!strcmp(a, "--top-p")) { if (parse_real(a, v, 0.001, 1, &f->s.top_p)) return -1; }
         else if (!strcmp(a, "--min-p")) { if (parse_real(a, v, 0, 1, &f->s.min_p)) return -1; }
@@ -90,10 +106,44 @@ static void layer(const config *c, const chat_flags *f, tui_options *o) {
     o->engine.n_ctx = f->ctx > 0 ? f->ctx : c->ctx > 0 ? c->ctx : 0;
 }
 
+static void warn_line(const char *line, void *user) {
+    (void)user;
+    fprintf(stderr, "gemma4: %s\n", line);
+}
+
+/* The tools of --tools or the config's tools = ...; 0 (none wanted: out stays empty) or -1. */
+static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
+    const char *selection = f->tools ? f->tools : c->tools;
+    if (!selection || !*selection) return 0;
+    agent_setup_options so = {.selection = selection, .extra_dirs = f->tool_dirs, .limits = agent_limits_defaults()};
+    so.limits.workspace = f->workspace;
+    so.limits.allow_proc = f->allow_shell;
+    char *err = NULL;
+    if (agent_setup_open(&so, warn_line, NULL, out, &err)) {
+        cli_fail("%s", err ? err : "out of memory");
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int chat_with(int argc, char **argv, chat_flags *fp);
+
 int cmd_chat(int argc, char **argv) {
     chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .s = chat_settings_defaults()};
     f.s.think = -1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) return fputs(chat_usage, stdout), 0;
+    const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
+    if (!dirs) return cli_fail("out of memory");
+    f.tool_dirs = dirs;
+    int rc = chat_with(argc, argv, &f);
+    free(dirs);
+    return rc;
+}
+
+/* cmd_chat once the flags' storage exists. */
+static int chat_with(int argc, char **argv, chat_flags *fp) {
+    chat_flags f = *fp;
     if (parse_flags(argc, argv, &f)) return 2;
     config c;
     config_init(&c);
@@ -102,16 +152,35 @@ int cmd_chat(int argc, char **argv) {
         config_free(&c);
         return cli_fail("%s", err);
     }
+    if ((f.n_tool_dirs || f.workspace || f.allow_shell || f.max_steps || f.tool_choice) && !f.tools &&
+        !(c.tools && *c.tools)) {
+        config_free(&c);
+        return cli_fail("--tools-dir, --workspace, --allow-shell, --max-steps and --tool-choice need --tools "
+                        "all|NAME,... (or tools = ... in the config)"), 2;
+    }
+    const char *tc = f.tool_choice;
+    if (tc && !strcmp(tc, "required")) f.s.tool_choice = CHAT_TOOLS_REQUIRED;
+    else if (tc && !strcmp(tc, "none")) f.s.tool_choice = CHAT_TOOLS_NONE;
+    else if (tc && *tc && strcmp(tc, "auto")) f.s.tool_choice = CHAT_TOOLS_NAMED, f.s.tool_name = tc;
+    else if (tc && !*tc) {
+        config_free(&c);
+        return cli_fail("--tool-choice takes auto, none, required or a tool's name"), 2;
+    }
     tui_options o = {0};
     layer(&c, &f, &o);
     char *template_text = NULL, *resolved = NULL;
     int status = 1;
+    agent_setup tools = {0};
+    if (load_tools(&f, &c, &tools)) goto out;
+    o.tools = tools.toolbox ? &tools : NULL;
+    o.max_steps = f.max_steps;
     if (f.template_file && !(template_text = cli_read_file(f.template_file, "the chat template"))) goto out;
     o.engine.chat_template = template_text;
     if (cli_resolve_model(o.model, &resolved)) goto out;
     o.model_path = resolved ? resolved : o.model;
     status = tui_run(&o);
 out:
+    agent_setup_close(&tools);
     free(resolved), free(template_text);
     config_free(&c);
     return status;

@@ -6,14 +6,18 @@
  * 2 usage, 3 max tokens or a full context, 130 interrupted (SIGINT cancels the
  * generation cleanly). `--json-schema FILE` / `--grammar FILE` constrain the
  * answer; `--tools-json FILE` offers tools and `--tool-choice` can force a call
- * (docs/structured-output.md). `--tokens IDS` skips the text layer and prints
- * greedy ids. */
+ * (docs/structured-output.md). `--tools all|NAME,...` runs the agent loop
+ * (app/agent, docs/agent.md): the model's calls go to Lua tool scripts, approved
+ * by the policy (--yes, --allow, --deny), one line each on stderr, until it
+ * answers. `--tokens IDS` skips the text layer and prints greedy ids. */
 #include "cli.h"
+#include "agent/setup.h"
 #include "chat/chat.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +32,31 @@ typedef struct {
     int n_predict, n_ctx, threads;
     bool think, show_thinking, raw, stats;
     chat_settings settings;
+    /* the agent (--tools) */
+    const char *tools, *workspace;
+    const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
+    char **overrides;             /* NAME=allow|deny from --allow / --deny in order, NULL-terminated */
+    int n_tool_dirs, n_overrides, max_steps;
+    bool yes, allow_shell, agent_flag; /* agent_flag: a flag that needs --tools was given */
+    double tool_timeout;
 } gen_opts;
+
+/* --allow / --deny LIST: one NAME=WORD override per name, in order. */
+static int add_overrides(gen_opts *o, const char *opt, const char *list, const char *word) {
+    if (!list) return 0; /* "needs a value" is said by the caller */
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n > 64) return cli_fail("%s takes tool names separated by commas, not '%s'", opt, list), -1;
+        char **grown = realloc(o->overrides, (size_t)(o->n_overrides + 2) * sizeof *grown);
+        if (!grown) return cli_fail("out of memory"), -1;
+        o->overrides = grown;
+        if (asprintf(&o->overrides[o->n_overrides], "%.*s=%s", (int)n, p, word) < 0) return cli_fail("out of memory"), -1;
+        o->overrides[++o->n_overrides] = NULL;
+        if (!p[n]) return 0;
+        p += n + 1;
+    }
+}
 
 static int parse_float(const char *opt, const char *v, float lo, float hi, float *out) {
     char *end;
@@ -53,6 +81,19 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--tools-json")) o->tools_file = v;
         else if (!strcmp(a, "--tool-choice")) o->tool_choice = v;
         else if (!strcmp(a, "--no-parallel-tool-calls")) s->parallel_tool_calls = 0, used = 0;
+        else if (!strcmp(a, "--tools")) o->tools = v;
+        else if (!strcmp(a, "--tools-dir")) { if (v) o->tool_dirs[o->n_tool_dirs++] = v; o->agent_flag = true; }
+        else if (!strcmp(a, "--yes")) o->yes = o->agent_flag = true, used = 0;
+        else if (!strcmp(a, "--allow")) { if (add_overrides(o, a, v, "allow")) return -1; o->agent_flag = true; }
+        else if (!strcmp(a, "--deny")) { if (add_overrides(o, a, v, "deny")) return -1; o->agent_flag = true; }
+        else if (!strcmp(a, "--workspace")) o->workspace = v, o->agent_flag = true;
+        else if (!strcmp(a, "--allow-shell")) o->allow_shell = o->agent_flag = true, used = 0;
+        else if (!strcmp(a, "--max-steps")) { if ((o->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1; o->agent_flag = true; }
+        else if (!strcmp(a, "--tool-timeout")) {
+            float t;
+            if (parse_float(a, v, 0.001f, 86400, &t)) return -1;
+            o->tool_timeout = t, o->agent_flag = true;
+        }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
@@ -73,8 +114,14 @@ static int parse(int argc, char **argv, gen_opts *o) {
     }
     if (!o->model) return cli_fail("-m MODEL is required"), -1;
     if (o->schema_file && o->grammar_file) return cli_fail("give --json-schema or --grammar, not both"), -1;
-    if (o->tool_choice && !o->tools_file) return cli_fail("--tool-choice needs --tools-json FILE"), -1;
-    if (o->raw && o->tools_file) return cli_fail("--raw takes no --tools-json (the prompt is given whole)"), -1;
+    if (o->tools && o->tools_file)
+        return cli_fail("give --tools (tools the app runs) or --tools-json (tools you run), not both"), -1;
+    if (o->agent_flag && !o->tools)
+        return cli_fail("--tools-dir, --yes, --allow, --deny, --workspace, --allow-shell, --max-steps and "
+                        "--tool-timeout need --tools all|NAME,..."), -1;
+    if (o->tool_choice && !o->tools_file && !o->tools)
+        return cli_fail("--tool-choice needs --tools-json FILE or --tools all|NAME,..."), -1;
+    if (o->raw && (o->tools_file || o->tools)) return cli_fail("--raw takes no --tools-json or --tools (the prompt is given whole)"), -1;
     const char *tc = o->tool_choice;
     if (!tc || !strcmp(tc, "auto")) s->tool_choice = CHAT_TOOLS_AUTO;
     else if (!strcmp(tc, "none")) s->tool_choice = CHAT_TOOLS_NONE;
@@ -98,9 +145,20 @@ static char *messages_json(const char *system, const char *text) {
 /* Streams a reply to the terminal and remembers how it ended. */
 typedef struct {
     bool show_thinking, in_thought, wrote_answer, ok;
+    bool agent;          /* --tools: calls and results go to stderr, one line each */
     int n_tool_calls;
     chat_stats stats;
 } printer;
+
+/* Writes at most max bytes of text (cut at a character boundary) on one line:
+ * line breaks and tabs become spaces. */
+static void put_one_line(FILE *f, const char *text, size_t len, size_t max) {
+    if (len > max) {
+        len = max;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
+    }
+    for (size_t i = 0; i < len; i++) fputc(text[i] == '\n' || text[i] == '\r' || text[i] == '\t' ? ' ' : text[i], f);
+}
 
 static void on_event(const chat_event *e, void *user) {
     printer *p = user;
@@ -115,6 +173,15 @@ static void on_event(const chat_event *e, void *user) {
         p->wrote_answer = true;
         break;
     case CHAT_EVENT_TOOL_CALL_END: {
+        if (p->agent) {
+            if (p->in_thought) fputs("\n\n", stderr), p->in_thought = false;
+            if (p->wrote_answer) putchar('\n'), fflush(stdout), p->wrote_answer = false;
+            fprintf(stderr, "→ %s ", e->tool_name);
+            put_one_line(stderr, e->text, e->len, 2000);
+            fputc('\n', stderr);
+            p->n_tool_calls++;
+            break;
+        }
         json_t *args = json_loadb(e->text, e->len, 0, NULL);
         json_t *call = json_pack("{s:s, s:o*}", "tool_call", e->tool_name, "arguments", args);
         char *line = call ? json_dumps(call, JSON_COMPACT) : NULL;
@@ -179,10 +246,12 @@ done:
 /* SIGINT cancels the generation (a second one kills: SA_RESETHAND). */
 static chat_engine *volatile interrupt_engine;
 static volatile sig_atomic_t interrupted;
+static atomic_int agent_cancel; /* the agent loop's cancel flag: stops the generation and the tool calls */
 
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
+    atomic_store(&agent_cancel, 1);
     chat_engine *e = interrupt_engine;
     if (e) chat_engine_cancel(e);
 }
@@ -216,8 +285,26 @@ static void print_stats(const chat_stats *st, bool constrained) {
     fputc('\n', stderr);
 }
 
-/* Runs the reply; returns the exit status. tools: the --tools-json text or NULL. */
-static int answer(const gen_opts *o, chat_engine *engine, const char *text, const char *tools) {
+/* The agent's events: each tool result as one line on stderr. */
+static void on_agent_event(const agent_event *e, void *user) {
+    (void)user;
+    if (e->type != AGENT_EVENT_TOOL_RESULT) return;
+    const char *content = e->result->content ? e->result->content : "";
+    fprintf(stderr, "← %s%s: ", e->tool_name, e->result->is_error ? " (error)" : "");
+    put_one_line(stderr, content, strlen(content), 200);
+    fputc('\n', stderr);
+}
+
+/* Headless, a call that needs approval (not given by --yes or --allow) is denied. */
+static agent_decision ask_headless(const char *tool_name, const char *arguments_json, void *user) {
+    (void)arguments_json, (void)user;
+    fprintf(stderr, "gemma4: denied %s (needs approval: --yes or --allow %s)\n", tool_name, tool_name);
+    return AGENT_DECIDE_NO;
+}
+
+/* Runs the reply; returns the exit status. tools: the --tools-json text or NULL;
+ * agent: the loaded tools of --tools, or NULL. */
+static int answer(const gen_opts *o, chat_engine *engine, const char *text, const char *tools, const agent_setup *agent) {
     printer pr = {.show_thinking = o->show_thinking};
     chat_settings s = o->settings;
     s.max_tokens = o->n_predict;
@@ -234,6 +321,32 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text, cons
         }
         rc = chat_engine_generate_ids(engine, ids, n, &s, on_event, &pr);
         free(ids);
+    } else if (agent) {
+        pr.agent = true;
+        char *messages = messages_json(o->system, text);
+        if (!messages) return EXIT_ERROR;
+        agent_params ap = {
+            .engine = engine,
+            .toolbox = agent->toolbox,
+            .policy = agent->policy,
+            .tools_json = agent->tools_json,
+            .settings = s,
+            .max_steps = o->max_steps,
+            .ask = ask_headless,
+            .on_chat_event = on_event,
+            .on_agent_event = on_agent_event,
+            .user = &pr,
+            .cancel = &agent_cancel,
+        };
+        int finish = agent_run(&ap, &messages);
+        free(messages);
+        if (finish < 0) {
+            if (pr.in_thought) fputc('\n', stderr);
+            if (pr.wrote_answer) putchar('\n'), fflush(stdout);
+            return EXIT_ERROR;
+        }
+        pr.stats.finish = (chat_finish)finish; /* the last step's */
+        rc = 0;
     } else {
         char *messages = messages_json(o->system, text);
         if (!messages) return EXIT_ERROR;
@@ -244,7 +357,7 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text, cons
     if (pr.in_thought) fputc('\n', stderr);
     if (pr.wrote_answer || pr.stats.finish == CHAT_FINISH_CANCELLED) putchar('\n');
     fflush(stdout);
-    if (o->stats) print_stats(&pr.stats, s.json_schema || s.grammar || tools);
+    if (o->stats) print_stats(&pr.stats, s.json_schema || s.grammar || tools || agent);
     switch (pr.stats.finish) {
     case CHAT_FINISH_STOP:
     case CHAT_FINISH_TOOL_CALLS:
@@ -281,6 +394,32 @@ static char *read_tools(const char *path) {
     return out;
 }
 
+static void warn_line(const char *line, void *user) {
+    (void)user;
+    fprintf(stderr, "gemma4: %s\n", line);
+}
+
+/* --tools: loads the tool scripts, the policy and the selected tools; -1 after a message. */
+static int load_tools(const gen_opts *o, agent_setup *out) {
+    agent_setup_options so = {
+        .selection = o->tools,
+        .extra_dirs = o->tool_dirs,
+        .overrides = (const char *const *)o->overrides,
+        .yes = o->yes,
+        .limits = agent_limits_defaults(),
+    };
+    so.limits.workspace = o->workspace;
+    so.limits.allow_proc = o->allow_shell;
+    if (o->tool_timeout > 0) so.limits.timeout_s = o->tool_timeout;
+    char *err = NULL;
+    if (agent_setup_open(&so, warn_line, NULL, out, &err)) {
+        cli_fail("%s", err ? err : "out of memory");
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
 /* The one-shot run once the options are parsed and the model is a local path. */
 static int generate(gen_opts o) {
     if (o.tokens) return generate_ids(&o);
@@ -298,6 +437,12 @@ static int generate(gen_opts o) {
     }
     o.settings.json_schema = schema;
     o.settings.grammar = grammar;
+    agent_setup agent = {0};
+    if (o.tools && load_tools(&o, &agent)) {
+        free(tpl), free(schema), free(grammar), free(tools);
+        free(text);
+        return EXIT_ERROR;
+    }
     struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -308,24 +453,36 @@ static int generate(gen_opts o) {
     } else {
         interrupt_engine = engine;
         if (interrupted) chat_engine_cancel(engine); /* SIGINT while the model loaded */
-        status = answer(&o, engine, text, tools);
+        status = answer(&o, engine, text, tools, o.tools ? &agent : NULL);
         interrupt_engine = NULL;
         chat_engine_close(engine);
     }
     signal(SIGINT, SIG_DFL);
+    agent_setup_close(&agent);
     free(err);
     free(tpl), free(schema), free(grammar), free(tools);
     free(text);
     return status;
 }
 
+static void free_opts(gen_opts *o) {
+    for (int i = 0; i < o->n_overrides; i++) free(o->overrides[i]);
+    free(o->overrides);
+    free(o->tool_dirs);
+}
+
 int cmd_generate(int argc, char **argv) {
     gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
-    if (parse(argc, argv, &o)) return EXIT_USAGE;
+    if (!(o.tool_dirs = calloc((size_t)argc + 1, sizeof *o.tool_dirs))) return cli_fail("out of memory");
+    int status = EXIT_USAGE;
     char *hub_path = NULL; /* a hub id's local copy, downloaded if missing */
-    if (cli_resolve_model(o.model, &hub_path)) return EXIT_ERROR;
+    if (parse(argc, argv, &o)) goto out;
+    status = EXIT_ERROR;
+    if (cli_resolve_model(o.model, &hub_path)) goto out;
     if (hub_path) o.model = hub_path;
-    int status = generate(o);
+    status = generate(o);
+out:
     free(hub_path);
+    free_opts(&o);
     return status;
 }

@@ -38,6 +38,7 @@ static const key_spec keys[] = {
     KEY(max_tokens, KIND_INT, 1, 1 << 24),
     KEY(seed, KIND_SEED, 0, 0),
     KEY(system, KIND_TEXT, 0, 0),
+    KEY(tools, KIND_TEXT, 0, 0),
     KEY(think, KIND_SWITCH, 0, 0),
     KEY(threads, KIND_INT, 0, 4096),
     KEY(ctx, KIND_INT, 1, 1 << 30),
@@ -56,6 +57,7 @@ void config_free(config *c) {
     free(c->model);
     free(c->theme);
     free(c->system);
+    free(c->tools);
     config_init(c);
 }
 

@@ -74,7 +74,7 @@ void tui_toggle_thinking(tui_app *a) {
 }
 
 void tui_model_switch(tui_app *a, const char *model) {
-    if (a->job || a->loader) {
+    if (tui_busy(a) || a->loader) {
         tui_note(a, TUI_BLOCK_NOTE, "busy: wait for the answer or the model being loaded");
         return;
     }
@@ -112,7 +112,7 @@ static void model_loaded(tui_app *a) {
 
 static void ctrl_c(tui_app *a) {
     double now = tui_now();
-    if (a->job) {
+    if (tui_busy(a)) {
         tui_cancel(a);
         return;
     }
@@ -135,7 +135,8 @@ static void handle_key(tui_app *a, int kind, wint_t key) {
         wint_t next;
         int k = wget_wch(a->w_input, &next);
         if (k == ERR) {
-            if (a->job) tui_cancel(a);
+            if (tui_turn_answer_key(a, 27, true)) return; /* Esc answers the approval question: no */
+            if (tui_busy(a)) tui_cancel(a);
             return;
         }
         fkey = k == KEY_CODE_YES, key = next, alt = true;
@@ -165,6 +166,12 @@ static void handle_key(tui_app *a, int kind, wint_t key) {
     }
     if (!a->pasting) {
         if (key == 3) { ctrl_c(a); return; }
+        if (a->asking) { /* the approval question takes y, n, a (and Esc); other keys wait */
+            tui_turn_answer_key(a, key, false);
+            return;
+        }
+        /* r on an empty line opens or closes the latest tool results; Alt-r anytime */
+        if (key == 'r' && (alt || tui_input_empty()) && tui_toggle_results(a)) return;
         /* t on an empty line toggles the latest thinking when there is one; Alt-t anytime */
         if (key == 't' && (alt || tui_input_empty()) && tui_transcript_last_thinking(&a->transcript)) {
             tui_toggle_thinking(a);
@@ -194,9 +201,9 @@ static void loop(tui_app *a) {
         draw(a);
         struct pollfd fds[3] = {{.fd = STDIN_FILENO, .events = POLLIN}};
         int n = 1, job_at = -1, loader_at = -1;
-        if (a->job) fds[job_at = n++] = (struct pollfd){.fd = chat_job_fd(a->job), .events = POLLIN};
+        if (tui_busy(a)) fds[job_at = n++] = (struct pollfd){.fd = tui_turn_fd(a), .events = POLLIN};
         if (a->loader) fds[loader_at = n++] = (struct pollfd){.fd = tui_loader_fd(a->loader), .events = POLLIN};
-        bool busy = a->job || a->loader;
+        bool busy = tui_busy(a) || a->loader;
         int rc = poll(fds, (nfds_t)n, busy ? 100 : 1000);
         if (rc < 0 && errno != EINTR) break;
         a->spinner = (int)(tui_now() * 10); /* ten frames a second */
@@ -273,10 +280,10 @@ int tui_run(const tui_options *opt) {
         goto out;
     }
     loop(a);
-    if (a->job) { /* quitting mid-answer: keep what was streamed */
+    if (tui_busy(a)) { /* quitting mid-answer: keep what was streamed */
         tui_cancel(a);
-        while (a->job) {
-            struct pollfd p = {.fd = chat_job_fd(a->job), .events = POLLIN};
+        while (tui_busy(a)) {
+            struct pollfd p = {.fd = tui_turn_fd(a), .events = POLLIN};
             poll(&p, 1, 1000);
             tui_turn_drain(a);
         }

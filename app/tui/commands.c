@@ -26,6 +26,7 @@ typedef void (*command_fn)(tui_app *a, const char *arg);
     X(copy, "", "copy the last answer to the clipboard (OSC 52)", false)                             \
     X(theme, "NAME", "switch the colour theme", false)                                               \
     X(stats, "", "tokens, speed, context and model", false)                                          \
+    X(tools, "", "the tools the model may call and their permissions", false)                       \
     X(quit, "", "exit (the conversation is saved)", false)
 
 #define TUI_KEYS(X)                                                                                   \
@@ -35,6 +36,8 @@ typedef void (*command_fn)(tui_app *a, const char *arg);
     X("Ctrl-C twice", "quit")                                                                         \
     X("PgUp, PgDn, wheel", "scroll the transcript; End returns to the bottom")                        \
     X("t, Alt-t", "open or close the latest thinking (t on an empty line)")                          \
+    X("r, Alt-r", "open or close the latest tool results (r on an empty line)")                      \
+    X("y, n, a", "answer \"Run NAME?\": yes, no (also Esc), always for this tool")                  \
     X("Up, Down", "previous and next input (history is kept across runs)")                           \
     X("Tab", "complete commands and file names")
 
@@ -79,7 +82,7 @@ void tui_command(tui_app *a, const char *line) {
 }
 
 static bool busy(tui_app *a, const char *what) {
-    if (!a->job && !a->loader) return false;
+    if (!tui_busy(a) && !a->loader) return false;
     tui_note(a, TUI_BLOCK_ERROR, "%s: busy (press Esc to stop the answer first)", what);
     return true;
 }
@@ -224,6 +227,33 @@ static void cmd_stats(tui_app *a, const char *arg) {
              "%lld generated, last speed %.1f tok/s\nthinking %s",
              a->model_label, a->ctx_used, a->ctx_size, a->total_prompt_tokens, a->total_reused_tokens,
              a->total_completion_tokens, a->tokens_per_second, a->think ? "on" : "off");
+}
+
+static void cmd_tools(tui_app *a, const char *arg) {
+    (void)arg;
+    const agent_setup *t = a->opt.tools;
+    if (!t) {
+        tui_note(a, TUI_BLOCK_NOTE, "no tools: start with --tools all|NAME,... or set tools = all in the config");
+        return;
+    }
+    json_t *offered = json_loads(t->tools_json, 0, NULL);
+    tui_buf b = {0};
+    char line[512];
+    size_t i;
+    json_t *tool;
+    json_array_foreach(offered, i, tool) {
+        const char *name = json_string_value(json_object_get(json_object_get(tool, "function"), "name"));
+        if (!name) continue;
+        int k = agent_toolbox_find(t->toolbox, name);
+        agent_permission p = agent_policy_get(t->policy, name);
+        snprintf(line, sizeof line, "%-16s %-5s  %s\n", name, p == AGENT_ALLOW ? "allow" : p == AGENT_ASK ? "ask" : "deny",
+                 k >= 0 ? agent_toolbox_description(t->toolbox, k) : "");
+        tui_buf_append(&b, line, strlen(line));
+    }
+    json_decref(offered);
+    if (b.len) b.s[--b.len] = 0;
+    tui_note(a, TUI_BLOCK_NOTE, "%s", b.len ? b.s : "no tools");
+    tui_buf_free(&b);
 }
 
 static void cmd_quit(tui_app *a, const char *arg) {

@@ -79,6 +79,22 @@ static void stats_from_json(tui_block *b, const json_t *stats) {
     b->think_tokens = (int)json_integer_value(json_object_get(stats, "thinking_tokens"));
 }
 
+/* The call with this id in the transcript's last block (an assistant's), or NULL. */
+static tui_tool_call *call_of(tui_transcript *t, const char *id) {
+    tui_block *b = t->n ? t->v[t->n - 1] : NULL;
+    for (int i = 0; id && b && b->kind == TUI_BLOCK_ASSISTANT && i < b->n_tools; i++)
+        if (b->tools[i].id && !strcmp(b->tools[i].id, id)) return &b->tools[i];
+    return NULL;
+}
+
+/* A tool result the agent marks as failed: {"error": ..., "tool": ...}. */
+static bool is_error_result(const char *content) {
+    json_t *j = content ? json_loads(content, 0, NULL) : NULL;
+    bool error = json_is_object(j) && json_is_string(json_object_get(j, "error")) && json_object_get(j, "tool");
+    json_decref(j);
+    return error;
+}
+
 /* The transcript as the session's messages show it. */
 static void rebuild_transcript(tui_app *a) {
     tui_transcript_clear(&a->transcript);
@@ -102,14 +118,20 @@ static void rebuild_transcript(tui_app *a) {
                 b->tools = v;
                 const char *name = string_field(fn, "name"), *args = string_field(fn, "arguments");
                 const char *id = string_field(call, "id");
-                v[b->n_tools++] = (tui_tool_call){strdup(name ? name : "?"), args ? strdup(args) : NULL,
-                                                  id ? strdup(id) : NULL, true};
+                v[b->n_tools++] = (tui_tool_call){.name = strdup(name ? name : "?"), .arguments = args ? strdup(args) : NULL,
+                                                  .id = id ? strdup(id) : NULL, .done = true};
             }
             const json_t *stats = json_object_get(msg, "stats");
             if (json_is_object(stats)) stats_from_json(b, stats);
         } else if (!strcmp(role, "tool")) {
             const char *name = string_field(msg, "name");
-            tui_note(a, TUI_BLOCK_NOTE, "⚙ %s → %s", name ? name : "tool", content ? content : "");
+            tui_tool_call *tc = call_of(&a->transcript, string_field(msg, "tool_call_id"));
+            if (tc && !tc->result && (tc->result = strdup(content ? content : ""))) {
+                tc->result_error = is_error_result(content);
+                tui_block_touch(a->transcript.v[a->transcript.n - 1]);
+            } else {
+                tui_note(a, TUI_BLOCK_NOTE, "⚙ %s → %s", name ? name : "tool", content ? content : "");
+            }
         } else if (!strcmp(role, "system")) {
             tui_note(a, TUI_BLOCK_NOTE, "system: %s", content ? content : "");
         }
@@ -299,6 +321,23 @@ void tui_persist_set_assistant(tui_app *a, const tui_block *b, const char *finis
     if (js && b->think_tokens) json_object_set_new(js, "thinking_tokens", json_integer(b->think_tokens));
     if (session_replace_last_assistant(a->session, msg, err, sizeof err)) {
         tui_note(a, TUI_BLOCK_ERROR, "cannot record the answer: %s", err);
+        return;
+    }
+    autosave(a);
+}
+
+void tui_persist_add_tool(tui_app *a, const char *tool_call_id, const char *name, const char *content) {
+    char err[ERR_MAX];
+    char *clean = valid_utf8(content, strlen(content));
+    json_t *msg = clean ? session_message_new("tool", clean) : NULL;
+    free(clean);
+    if (msg && (json_object_set_new(msg, "tool_call_id", json_string(tool_call_id ? tool_call_id : "")) ||
+                (name && json_object_set_new(msg, "name", json_string(name))))) {
+        json_decref(msg);
+        msg = NULL;
+    }
+    if (!msg || session_append(a->session, msg, err, sizeof err)) {
+        tui_note(a, TUI_BLOCK_ERROR, "cannot record the tool result: %s", msg ? err : "out of memory");
         return;
     }
     autosave(a);

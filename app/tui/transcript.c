@@ -26,7 +26,8 @@ tui_block *tui_transcript_add(tui_transcript *t, tui_block_kind kind, const char
 static void block_free(tui_block *b) {
     tui_buf_free(&b->content);
     tui_buf_free(&b->reasoning);
-    for (int i = 0; i < b->n_tools; i++) free(b->tools[i].name), free(b->tools[i].arguments), free(b->tools[i].id);
+    for (int i = 0; i < b->n_tools; i++)
+        free(b->tools[i].name), free(b->tools[i].arguments), free(b->tools[i].id), free(b->tools[i].result);
     free(b->tools);
     tui_lines_clear(&b->lines);
     free(b);
@@ -115,6 +116,33 @@ static const char *block_label(const tui_block *b) {
     }
 }
 
+enum { RESULT_LINES = 3 }; /* lines of a tool result shown while it is closed */
+
+/* A call's result under it: "← result" and the text, cut to RESULT_LINES wrapped lines
+ * unless open (r opens and closes them). */
+static int render_result(tui_lines *l, const tui_tool_call *tc, bool open, int width, const attr_t *roles) {
+    attr_t text_attr = roles[tc->result_error ? THEME_ERROR : THEME_DIM];
+    size_t len = strlen(tc->result);
+    tui_lines body = {0};
+    int rc = tui_lines_wrap(&body, tc->result, len, width, "    │ ", roles[THEME_TOOL], text_attr);
+    int total = body.n;
+    tui_lines_clear(&body);
+    if (rc) return -1;
+    int shown = open || total <= RESULT_LINES ? total : RESULT_LINES;
+    const char *what = tc->result_error ? "error" : "result";
+    char head[160];
+    if (shown < total) snprintf(head, sizeof head, "    ← %s (%d of %d lines — press r)", what, shown, total);
+    else snprintf(head, sizeof head, "    ← %s%s", what, total > RESULT_LINES ? " (press r to fold)" : "");
+    if (tui_lines_add(l, head, strlen(head), roles[THEME_TOOL])) return -1;
+    int before = l->n;
+    if (tui_lines_wrap(l, tc->result, len, width, "    │ ", roles[THEME_TOOL], text_attr)) return -1;
+    while (l->n > before + shown) { /* the folded part */
+        tui_line *line = &l->v[--l->n];
+        free(line->text), free(line->spans);
+    }
+    return 0;
+}
+
 static int render_block(tui_block *b, int width, const attr_t *roles) {
     tui_lines_clear(&b->lines);
     tui_lines *l = &b->lines;
@@ -162,6 +190,11 @@ static int render_block(tui_block *b, int width, const attr_t *roles) {
         if (tc->arguments && tui_lines_wrap(l, tc->arguments, strlen(tc->arguments), width, "    ",
                                             roles[THEME_TOOL], roles[THEME_DIM]))
             return -1;
+        if (tc->asking) {
+            snprintf(head, sizeof head, "  Run %s? [y]es / [n]o / [a]lways", tc->name ? tc->name : "?");
+            if (tui_lines_add(l, head, strlen(head), roles[THEME_TOOL] | A_BOLD)) return -1;
+        }
+        if (tc->result && render_result(l, tc, b->results_open, width, roles)) return -1;
     }
     if (b->has_stats) {
         char stats[160];

@@ -3,6 +3,7 @@
 #ifndef G4_TUI_H
 #define G4_TUI_H
 
+#include "agent/setup.h"
 #include "chat/chat.h"
 
 #include <stdbool.h>
@@ -16,6 +17,8 @@ typedef struct {
     bool resume_latest;       /* --resume without a name: the most recently updated session */
     chat_engine_params engine;
     chat_settings settings;
+    agent_setup *tools;       /* the tools the model may call (the agent loop runs each turn), or NULL */
+    int max_steps;            /* the agent's generations per turn at most (0: its default) */
 } tui_options;
 
 /* Runs the UI until /quit or Ctrl-C twice; returns the process exit status (0, or 1 with a

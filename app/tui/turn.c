@@ -1,6 +1,8 @@
 /* turn.c: one turn of the conversation: sends the messages to the chat engine as an
- * asynchronous job, drains its events into the streaming assistant block (thinking, answer,
- * tool calls, prompt progress, stats), and finishes the turn (saved, also when cancelled). */
+ * asynchronous job (or, with tools, to the agent loop as an agent job), drains its events into
+ * the streaming assistant block (thinking, answer, tool calls, prompt progress, stats; with the
+ * agent: a block per step, the approval question, each call's result), and finishes the turn
+ * (saved step by step, tool messages included, also when cancelled). */
 #include "tui/ui.h"
 
 #include <stdio.h>
@@ -20,9 +22,15 @@ static int start_job(tui_app *a) {
     chat_settings s = a->settings;
     s.think = a->think;
     char *err = NULL;
-    a->job = chat_job_start(a->engine, messages, NULL, &s, &err);
+    if (a->opt.tools) {
+        agent_params p = {.engine = a->engine, .toolbox = a->opt.tools->toolbox, .policy = a->opt.tools->policy,
+                          .tools_json = a->opt.tools->tools_json, .settings = s, .max_steps = a->opt.max_steps};
+        a->agent = agent_job_start(&p, messages, &err);
+    } else {
+        a->job = chat_job_start(a->engine, messages, NULL, &s, &err);
+    }
     free(messages);
-    if (!a->job) {
+    if (!a->job && !a->agent) {
         tui_note(a, TUI_BLOCK_ERROR, "cannot start the generation: %s", err ? err : "out of memory");
         free(err);
         return -1;
@@ -35,8 +43,12 @@ static int start_job(tui_app *a) {
     return 0;
 }
 
+bool tui_busy(const tui_app *a) { return a->job || a->agent; }
+
+int tui_turn_fd(const tui_app *a) { return a->job ? chat_job_fd(a->job) : a->agent ? agent_job_fd(a->agent) : -1; }
+
 int tui_send(tui_app *a, const char *text, bool replace_last) {
-    if (a->job || a->state == TUI_LOADING) {
+    if (tui_busy(a) || a->state == TUI_LOADING) {
         tui_note(a, TUI_BLOCK_NOTE, "busy: wait for the answer or press Esc to cancel it");
         return -1;
     }
@@ -55,7 +67,7 @@ int tui_send(tui_app *a, const char *text, bool replace_last) {
 }
 
 int tui_retry(tui_app *a) {
-    if (a->job) {
+    if (tui_busy(a)) {
         tui_note(a, TUI_BLOCK_NOTE, "busy: wait for the answer or press Esc to cancel it");
         return -1;
     }
@@ -72,8 +84,11 @@ int tui_retry(tui_app *a) {
 }
 
 void tui_cancel(tui_app *a) {
-    if (!a->job || a->state == TUI_CANCELLING) return;
-    chat_job_cancel(a->job);
+    if (!tui_busy(a) || a->state == TUI_CANCELLING) return;
+    if (a->job) chat_job_cancel(a->job);
+    if (a->agent) agent_job_cancel(a->agent); /* a question waiting counts as no */
+    if (a->asking) a->asking->asking = false, a->asking = NULL;
+    if (a->streaming) tui_block_touch(a->streaming);
     a->state = TUI_CANCELLING;
 }
 
@@ -81,7 +96,7 @@ static void add_tool(tui_block *b, const char *name, const char *id) {
     tui_tool_call *v = realloc(b->tools, (size_t)(b->n_tools + 1) * sizeof *v);
     if (!v) return;
     b->tools = v;
-    b->tools[b->n_tools++] = (tui_tool_call){strdup(name ? name : "?"), NULL, id ? strdup(id) : NULL, false};
+    b->tools[b->n_tools++] = (tui_tool_call){.name = strdup(name ? name : "?"), .id = id ? strdup(id) : NULL};
 }
 
 static void finish(tui_app *a, const chat_event *ev) {
@@ -164,7 +179,109 @@ bool tui_turn_apply(tui_app *a, const chat_event *ev) {
     return false;
 }
 
+/* ---- the agent: steps, approvals, results ---- */
+
+/* The call of the streaming block with this id (NULL: the first without a result named name). */
+static tui_tool_call *find_call(tui_app *a, const char *id, const char *name) {
+    tui_block *b = a->streaming;
+    for (int i = 0; b && i < b->n_tools; i++) {
+        tui_tool_call *tc = &b->tools[i];
+        if (id ? tc->id && !strcmp(tc->id, id) : !tc->result && !tc->asking && !strcmp(tc->name, name)) return tc;
+    }
+    return NULL;
+}
+
+bool tui_turn_answer_key(tui_app *a, wint_t key, bool escape) {
+    if (!a->asking || !a->agent) return false;
+    agent_decision d;
+    if (escape || key == 'n' || key == 'N') d = AGENT_DECIDE_NO;
+    else if (key == 'y' || key == 'Y') d = AGENT_DECIDE_YES;
+    else if (key == 'a' || key == 'A') d = AGENT_DECIDE_ALWAYS;
+    else return false;
+    a->asking->asking = false;
+    a->asking = NULL;
+    if (a->streaming) tui_block_touch(a->streaming);
+    agent_job_answer(a->agent, d);
+    return true;
+}
+
+bool tui_toggle_results(tui_app *a) {
+    tui_transcript *t = &a->transcript;
+    for (int i = t->n - 1; i >= 0; i--) {
+        tui_block *b = t->v[i];
+        for (int k = 0; b->kind == TUI_BLOCK_ASSISTANT && k < b->n_tools; k++)
+            if (b->tools[k].result) {
+                b->results_open = !b->results_open;
+                tui_block_touch(b);
+                return true;
+            }
+    }
+    return false;
+}
+
+/* One item of the agent job; true at its end. */
+static bool agent_apply(tui_app *a, const agent_job_item *it) {
+    switch (it->type) {
+    case AGENT_JOB_CHAT:
+        tui_turn_apply(a, &it->chat); /* a step's DONE or ERROR does not end the turn */
+        if (it->chat.type == CHAT_EVENT_DONE && a->streaming) a->streaming->streaming = false;
+        return false;
+    case AGENT_JOB_AGENT:
+        if (it->agent.type == AGENT_EVENT_STEP && it->agent.step > 1) {
+            a->streaming = tui_transcript_add(&a->transcript, TUI_BLOCK_ASSISTANT, NULL);
+            if (a->streaming) a->streaming->streaming = true;
+            if (a->state != TUI_CANCELLING) a->state = TUI_PROMPT;
+        } else if (it->agent.type == AGENT_EVENT_TOOL_RESULT) {
+            const char *content = it->agent.result->content;
+            tui_tool_call *tc = find_call(a, it->agent.tool_id, it->agent.tool_name);
+            if (tc) {
+                free(tc->result);
+                tc->result = strdup(content);
+                tc->result_error = it->agent.result->is_error;
+                tc->asking = false;
+                tui_block_touch(a->streaming);
+            }
+            tui_persist_add_tool(a, it->agent.tool_id, it->agent.tool_name, content);
+        }
+        return false;
+    case AGENT_JOB_ASK: {
+        tui_tool_call *tc = find_call(a, NULL, it->tool_name);
+        if (!tc || a->state == TUI_CANCELLING) { /* nothing to show it on: no */
+            agent_job_answer(a->agent, AGENT_DECIDE_NO);
+            return false;
+        }
+        tc->asking = true;
+        a->asking = tc;
+        tui_block_touch(a->streaming);
+        return false;
+    }
+    case AGENT_JOB_END:
+        return true;
+    }
+    return false;
+}
+
+static void agent_drain(tui_app *a) {
+    agent_job_item it;
+    bool over = false;
+    while (a->agent && !over && agent_job_next(a->agent, &it) > 0) over = agent_apply(a, &it);
+    if (!over) return;
+    if (a->streaming && a->streaming->streaming) {
+        a->streaming->streaming = false;
+        tui_block_touch(a->streaming);
+    }
+    agent_job_free(a->agent);
+    a->agent = NULL;
+    a->asking = NULL;
+    a->streaming = NULL;
+    a->state = TUI_IDLE;
+}
+
 void tui_turn_drain(tui_app *a) {
+    if (a->agent) {
+        agent_drain(a);
+        return;
+    }
     chat_event ev;
     bool over = false;
     while (a->job && !over && chat_job_next(a->job, &ev) > 0) over = tui_turn_apply(a, &ev);

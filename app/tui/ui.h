@@ -6,6 +6,7 @@
 
 #define _XOPEN_SOURCE_EXTENDED 1
 #include "tui/theme.h"
+#include "agent/job.h"
 #include "tui/tui.h"
 
 #include <jansson.h>
@@ -37,7 +38,13 @@ void tui_buf_free(tui_buf *b);
 
 /* ---- transcript: a list of message blocks ---- */
 typedef enum { TUI_BLOCK_USER, TUI_BLOCK_ASSISTANT, TUI_BLOCK_NOTE, TUI_BLOCK_ERROR } tui_block_kind;
-typedef struct { char *name, *arguments, *id; bool done; } tui_tool_call; /* id: the engine's, or NULL */
+typedef struct {
+    char *name, *arguments, *id; /* id: the engine's, or NULL */
+    bool done;                   /* the arguments are complete */
+    bool asking;                 /* the approval question is shown */
+    char *result;                /* what the tool returned (the agent ran or refused it), or NULL */
+    bool result_error;
+} tui_tool_call;
 
 typedef struct {
     tui_block_kind kind;
@@ -45,6 +52,7 @@ typedef struct {
     tui_tool_call *tools;
     int n_tools;
     bool streaming, answering, cancelled, thinking_open;
+    bool results_open;                   /* tool results shown whole, not cut to a few lines */
     double think_started, think_seconds; /* monotonic seconds */
     int think_tokens;
     bool has_stats;                      /* the turn finished: the numbers below are set */
@@ -83,8 +91,10 @@ typedef struct tui_app {
     chat_settings settings;
     char *system;
     bool think;
-    /* generation */
+    /* generation: a chat job, or with tools an agent job */
     chat_job *job;
+    agent_job *agent;
+    tui_tool_call *asking;   /* the call whose approval is asked (in a->streaming), or NULL */
     tui_block *streaming;
     tui_gen_state state;
     int prompt_done, prompt_total;
@@ -123,6 +133,11 @@ void tui_turn_drain(tui_app *a); /* the job's fd is readable: apply its events *
 /* Applies one event to a->streaming (and the status); true when the turn is over. */
 bool tui_turn_apply(tui_app *a, const chat_event *ev);
 void tui_toggle_thinking(tui_app *a);
+bool tui_busy(const tui_app *a);  /* a reply (chat or agent) is being generated */
+int tui_turn_fd(const tui_app *a); /* the running job's fd, or -1 */
+/* y, n, a or Esc while a->asking: answers the approval question; true when key was one */
+bool tui_turn_answer_key(tui_app *a, wint_t key, bool escape);
+bool tui_toggle_results(tui_app *a);  /* the latest tool results: whole or cut; false when none */
 void tui_model_switch(tui_app *a, const char *model); /* path or hub id, loaded in the background */
 
 /* input.c: Readline inside the input window */
@@ -159,6 +174,7 @@ int tui_persist_load(tui_app *a, const char *name);
 void tui_persist_list(tui_app *a);
 void tui_persist_add_user(tui_app *a, const char *text);
 void tui_persist_set_assistant(tui_app *a, const tui_block *b, const char *finish);
+void tui_persist_add_tool(tui_app *a, const char *tool_call_id, const char *name, const char *content);
 void tui_persist_drop_last_turn(tui_app *a, bool keep_user);
 char *tui_persist_messages_json(tui_app *a); /* for the chat engine, system included */
 const char *tui_persist_last_user(tui_app *a);

@@ -1,0 +1,115 @@
+/* setup.c: the tool directories in their order of precedence and the toolbox,
+ * policy and tools JSON a front end needs before it runs agent_run (setup.h).
+ * G4_SOURCE_TOOLS_DIR and G4_INSTALLED_TOOLS_DIR come from the build
+ * (CMakeLists.txt). */
+#include "agent/setup.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef G4_SOURCE_TOOLS_DIR
+#define G4_SOURCE_TOOLS_DIR ""
+#endif
+#ifndef G4_INSTALLED_TOOLS_DIR
+#define G4_INSTALLED_TOOLS_DIR "/usr/local/share/gemma4/tools"
+#endif
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return *path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Appends a malloc'd copy of the formatted path to dirs[*n]; false when out of memory. */
+static bool add_dir(char **dirs, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool add_dir(char **dirs, int *n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vasprintf(&dirs[*n], fmt, ap);
+    va_end(ap);
+    if (rc < 0) return dirs[*n] = NULL, false;
+    (*n)++;
+    return true;
+}
+
+char **agent_setup_dirs(const char *const *extra) {
+    int n_extra = 0;
+    while (extra && extra[n_extra]) n_extra++;
+    char **dirs = calloc((size_t)n_extra + 3, sizeof *dirs);
+    if (!dirs) return NULL;
+    int n = 0;
+    const char *env = getenv("G4_TOOLS_DIR"), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    bool ok = env && *env ? add_dir(dirs, &n, "%s", env)
+              : is_dir(G4_SOURCE_TOOLS_DIR) ? add_dir(dirs, &n, "%s", G4_SOURCE_TOOLS_DIR)
+                                            : add_dir(dirs, &n, "%s", G4_INSTALLED_TOOLS_DIR);
+    if (ok && xdg && xdg[0] == '/') ok = add_dir(dirs, &n, "%s/gemma4/tools", xdg);
+    else if (ok && home && *home) ok = add_dir(dirs, &n, "%s/.config/gemma4/tools", home);
+    for (int i = 0; ok && i < n_extra; i++) ok = add_dir(dirs, &n, "%s", extra[i]);
+    if (!ok) {
+        agent_setup_dirs_free(dirs);
+        return NULL;
+    }
+    return dirs;
+}
+
+void agent_setup_dirs_free(char **dirs) {
+    for (int i = 0; dirs && dirs[i]; i++) free(dirs[i]);
+    free(dirs);
+}
+
+static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(char **err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(err, fmt, ap) < 0) *err = NULL;
+    va_end(ap);
+}
+
+int agent_setup_open(const agent_setup_options *opt, void (*warn)(const char *line, void *user), void *user,
+                     agent_setup *out, char **err) {
+    *out = (agent_setup){0};
+    *err = NULL;
+    char **dirs = agent_setup_dirs(opt->extra_dirs);
+    if (!dirs) return set_err(err, "out of memory"), -1;
+    out->toolbox = agent_toolbox_load((const char *const *)dirs, &opt->limits, warn, user);
+    if (!out->toolbox) {
+        set_err(err, "cannot load the tools: out of memory");
+    } else if (agent_toolbox_count(out->toolbox) == 0) {
+        size_t len = 0;
+        for (int i = 0; dirs[i]; i++) len += strlen(dirs[i]) + 2;
+        char *list = calloc(len + 1, 1);
+        for (int i = 0; list && dirs[i]; i++) strcat(strcat(list, i ? ", " : ""), dirs[i]);
+        set_err(err, "no tools found (looked in %s): add .lua tools there or give --tools-dir DIR", list ? list : "?");
+        free(list);
+    } else if (!(out->policy = agent_policy_new(out->toolbox))) {
+        set_err(err, "out of memory");
+    } else {
+        char *why = NULL;
+        for (int i = 0; opt->overrides && opt->overrides[i] && !*err; i++)
+            if (agent_policy_apply(out->policy, opt->overrides[i], &why)) {
+                set_err(err, "%s", why ? why : "out of memory");
+                free(why), why = NULL;
+            }
+        if (!*err && opt->yes) agent_policy_allow_asks(out->policy);
+        if (!*err && !(out->tools_json = agent_toolbox_tools_json(out->toolbox, opt->selection, &why))) {
+            set_err(err, "--tools %s: %s", opt->selection, why ? why : "out of memory");
+            free(why);
+        }
+    }
+    agent_setup_dirs_free(dirs);
+    if (!*err && !out->tools_json) set_err(err, "out of memory");
+    if (*err) {
+        agent_setup_close(out);
+        return -1;
+    }
+    return 0;
+}
+
+void agent_setup_close(agent_setup *s) {
+    free(s->tools_json);
+    agent_policy_free(s->policy);
+    agent_toolbox_free(s->toolbox);
+    *s = (agent_setup){0};
+}

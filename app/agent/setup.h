@@ -1,0 +1,42 @@
+/* setup.h: what the front ends (the one-shot CLI, the terminal UI) share to offer
+ * tools: the directories tool scripts load from, in order, and one call that loads
+ * them, builds the approval policy with the user's overrides and lists the selected
+ * tools as OpenAI tools JSON for agent_run. */
+#ifndef G4_AGENT_SETUP_H
+#define G4_AGENT_SETUP_H
+
+#include "agent/agent.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    const char *selection;          /* "all" or NAME,NAME,... */
+    const char *const *extra_dirs;  /* --tools-dir, NULL-terminated (NULL: none) */
+    const char *const *overrides;   /* "NAME=allow|ask|deny" in order, NULL-terminated (NULL: none) */
+    bool yes;                       /* every tool at ask becomes allow */
+    agent_limits limits;            /* start from agent_limits_defaults() */
+} agent_setup_options;
+
+typedef struct {
+    agent_toolbox *toolbox;
+    agent_policy *policy;
+    char *tools_json;               /* the selected tools (malloc'd) */
+} agent_setup;
+
+/* The directories tools load from, in order (a later tool replaces an earlier one of
+ * the same name): $G4_TOOLS_DIR when set, else the source tree's tools/lua when it
+ * exists, else the installed data dir (PREFIX/share/gemma4/tools); then
+ * $XDG_CONFIG_HOME/gemma4/tools (~/.config/gemma4/tools); then extra. A
+ * NULL-terminated array of malloc'd strings (agent_setup_dirs_free), or NULL when out
+ * of memory. */
+char **agent_setup_dirs(const char *const *extra);
+void agent_setup_dirs_free(char **dirs);
+
+/* Loads the tools (warn gets one line per script skipped), applies the overrides
+ * and --yes, and selects the tools. 0, or -1 with a malloc'd one-line reason in
+ * *err (no tools found, an unknown name, a bad override). */
+int agent_setup_open(const agent_setup_options *opt, void (*warn)(const char *line, void *user), void *user,
+                     agent_setup *out, char **err);
+void agent_setup_close(agent_setup *s);
+
+#endif
