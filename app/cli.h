@@ -21,6 +21,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 /* gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]: download into the HF cache */
 int cmd_pull(int argc, char **argv);
+/* gemma4 tools [list] | tools run NAME [ARGS]: the Lua tool scripts (tools_cmd.c). */
+int cmd_tools(int argc, char **argv);
 
 /* gemma4 -m MODEL --serve [options]: the OpenAI-compatible HTTP server */
 int cmd_serve(int argc, char **argv);

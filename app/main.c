@@ -16,6 +16,7 @@ static const char usage[] =
     "       gemma4 tokenize -m MODEL_OR_VOCAB [--no-bos] [--untrusted] TEXT | --jsonl IN.jsonl\n"
     "       gemma4 template --template FILE.jinja --case CASE.json\n"
     "       gemma4 pull ORG/NAME[:QUANT] [--revision REV] [--quiet]   download a model from the hub\n"
+    "       gemma4 tools [list] | tools run NAME [ARGS_JSON|-] [--workspace DIR] [--allow-shell]  the Lua tools\n"
     "       gemma4 -m MODEL --serve [--host 127.0.0.1] [--port 8000]  OpenAI-compatible server (--serve --help)\n"
     "\n"
     "MODEL is a .gguf file, a Hugging Face checkpoint directory, or a hub id (ORG/NAME[:QUANT]).\n"
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "template")) return cmd_template(argc - 1, argv + 1);
     if (!strcmp(argv[1], "pull")) return cmd_pull(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tools")) return cmd_tools(argc - 1, argv + 1);
     if (argv[1][0] == '-') return cmd_generate(argc, argv);
     fprintf(stderr, "gemma4: unknown command '%s'\n%s", argv[1], usage);
     return 2;
