@@ -173,6 +173,11 @@ static void on_event(const chat_event *e, void *user) {
         p->wrote_answer = true;
         break;
     case CHAT_EVENT_TOOL_CALL_END: {
+        if (e->cut) { /* the reply ended inside it: not a call */
+            fprintf(stderr, "%sgemma4: the call to %s was cut off before it was complete\n", p->wrote_answer ? "\n" : "",
+                    e->tool_name);
+            break;
+        }
         if (p->agent) {
             if (p->in_thought) fputs("\n\n", stderr), p->in_thought = false;
             if (p->wrote_answer) putchar('\n'), fflush(stdout), p->wrote_answer = false;

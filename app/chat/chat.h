@@ -114,6 +114,8 @@ typedef struct {
     const char *tool_name;  /* NUL-terminated (TOOL_CALL_BEGIN/END) */
     const char *tool_id;    /* NUL-terminated, unique per engine, "call_" and 16 hex digits */
     int progress_done, progress_total; /* PROGRESS: prompt tokens evaluated / to evaluate */
+    int cut;                /* TOOL_CALL_END: the reply ended (max_tokens, full context, cancel)
+                               inside the call: not a call to run */
     int tokens;             /* completion tokens sampled so far */
     chat_stats stats;       /* DONE */
 } chat_event;
@@ -166,7 +168,8 @@ typedef struct chat_reply chat_reply;
 
 chat_reply *chat_reply_new(void);
 void chat_reply_free(chat_reply *reply);
-/* Records THOUGHT, ANSWER and TOOL_CALL_END events (others are ignored).
+/* Records THOUGHT, ANSWER and TOOL_CALL_END events (others are ignored; so is a
+ * call the reply was cut inside of, which is not a call to run).
  * Returns 0, or -1 when out of memory. */
 int chat_reply_add(chat_reply *reply, const chat_event *event);
 /* The answer and the thinking so far (NUL-terminated, owned by the reply). */

@@ -58,6 +58,7 @@ int chat_reply_add(chat_reply *r, const chat_event *ev) {
     case CHAT_EVENT_THOUGHT: return text_append(&r->reasoning, ev->text, ev->len);
     case CHAT_EVENT_ANSWER: return text_append(&r->content, ev->text, ev->len);
     case CHAT_EVENT_TOOL_CALL_END: {
+        if (ev->cut) return 0;
         json_t *call = json_pack("{s:s, s:s, s:{s:s, s:s%}}", "id", ev->tool_id ? ev->tool_id : "", "type", "function",
                                  "function", "name", ev->tool_name ? ev->tool_name : "", "arguments",
                                  ev->text ? ev->text : "", ev->text ? ev->len : 0);

@@ -113,7 +113,8 @@ static void on_parser_event(const g4_event *g, void *user) {
         ev.type = CHAT_EVENT_TOOL_CALL_END;
         ev.tool_name = g->name;
         ev.tool_id = id_of(t, g->tool_index);
-        t->n_tool_calls++;
+        ev.cut = g->cut;
+        if (!g->cut) t->n_tool_calls++;
         break;
     case G4_EVENT_STOP:
         t->stop = g->stop;

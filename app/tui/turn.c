@@ -157,7 +157,11 @@ bool tui_turn_apply(tui_app *a, const chat_event *ev) {
     case CHAT_EVENT_TOOL_CALL_END:
         if (b && b->n_tools) {
             tui_tool_call *tc = &b->tools[b->n_tools - 1];
-            if (ev->type == CHAT_EVENT_TOOL_CALL_END) {
+            if (ev->type == CHAT_EVENT_TOOL_CALL_END && ev->cut) { /* not a call: the reply ended inside it */
+                tui_note(a, TUI_BLOCK_NOTE, "the call to %s was cut off before it was complete", tc->name);
+                free(tc->name), free(tc->arguments), free(tc->id), free(tc->result);
+                b->n_tools--;
+            } else if (ev->type == CHAT_EVENT_TOOL_CALL_END) {
                 free(tc->arguments);
                 tc->arguments = ev->text ? strndup(ev->text, ev->len) : strdup("{}");
                 tc->done = true;

@@ -175,7 +175,7 @@ typedef enum {
     G4_EVENT_ANSWER,           /* text: a piece of the answer */
     G4_EVENT_TOOL_CALL_START,  /* tool_index, name */
     G4_EVENT_TOOL_CALL_ARGS,   /* tool_index, text: the next piece of the arguments as JSON */
-    G4_EVENT_TOOL_CALL_END,    /* tool_index, name, text: the complete arguments JSON */
+    G4_EVENT_TOOL_CALL_END,    /* tool_index, name, text: the complete arguments JSON (cut: see below) */
     G4_EVENT_STOP,             /* stop: why generation should end */
 } g4_event_type;
 
@@ -188,6 +188,8 @@ typedef struct {
     int tool_index;
     const char *name;          /* NUL-terminated */
     g4_stop_reason stop;
+    int cut;                   /* TOOL_CALL_END: the output ended (g4_parser_finish) inside the call,
+                                  before <tool_call|>: its arguments are what came, closed */
 } g4_event;
 
 typedef void (*g4_event_fn)(const g4_event *event, void *user);

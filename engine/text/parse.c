@@ -98,6 +98,7 @@ struct g4_parser {
     g4_toolargs args;
     size_t args_sent;
     int stopped, finished;
+    int cut;                  /* the output is ending inside a call's arguments */
     char *scratch;
     size_t scratch_cap;
 };
@@ -123,6 +124,7 @@ static void emit(g4_parser *p, g4_event_type type, const char *text, size_t len)
     e.len = len;
     e.tool_index = p->n_calls;
     e.name = p->name;
+    e.cut = type == G4_EVENT_TOOL_CALL_END && p->cut;
     p->implicit_label = 0;
     p->fn(&e, p->user);
 }
@@ -396,7 +398,9 @@ static void end_output(g4_parser *p, int closed) {
         end_header(p, closed);
         break;
     case M_ARGS:
+        p->cut = !closed;
         end_call(p);
+        p->cut = 0;
         break;
     default:
         break;

@@ -49,6 +49,10 @@ check "--allow note: runs" grep -q '^← note: noted hi$' "$TMP/err"
 G --tools echo --tool-choice echo --max-steps 2 --deny echo -p "x" >/dev/null 2>"$TMP/err"
 check "--deny echo: not run, the model sees the denial" eval 'grep -q "^← echo (error): .*the user denied this call" "$TMP/err" && ! grep -q "echoed" "$TMP/err"'
 
+# a call the reply is cut inside of (-n) is not a call: nothing runs, exit 3
+"$G4_BIN" -m "$DENSE" --temp 0 -n 12 --tools all --tool-choice echo --max-steps 2 -p "x" >/dev/null 2>"$TMP/err"; rc=$?
+check "a call cut off by -n does not run (exit 3)" eval '[ $rc = 3 ] && grep -q "call to echo was cut off" "$TMP/err" && ! grep -q "^→\|^←" "$TMP/err"'
+
 # 3. the step limit: one generation, the call is not run, exit 1 with the reason
 G --tools all --tool-choice echo --max-steps 1 -p "x" >/dev/null 2>"$TMP/err"; rc=$?
 check "--max-steps 1: exit 1, 'stopped after 1 step'" eval '[ $rc = 1 ] && grep -q "stopped after 1 step" "$TMP/err"'

@@ -19,7 +19,7 @@ cat >"$G4_TOOLS_DIR/note.lua" <<'LUA'
 return {
   name = "note", description = "Save a note.", writes = true,
   parameters = { type = "object", properties = { text = { type = "string", enum = { "hi" } } }, required = { "text" } },
-  run = function(args, ctx) return "noted 4417" end,
+  run = function(args, ctx) return "noted 4417 " .. args.text end,
 }
 LUA
 T=(tmux -u -S "$TMP/tmux.sock" -f /dev/null)
@@ -53,7 +53,7 @@ wait_exit() {
 count() { screen | grep -Ec -- "$1"; }
 idle() { wait_for 'ctx [0-9]+/4096.* idle' "$@"; }
 
-start -m "$MODEL" --temp 0 -n 16 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think
+start -m "$MODEL" --temp 0 -n 48 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think
 check "the UI starts with tools" idle
 type_line "/tools"
 check "/tools lists note at ask" wait_for '^note +ask +Save a note\.'
@@ -111,7 +111,7 @@ assert sum(1 for m in msgs if m["role"] == "user") == 2, roles
 PY
 
 # 5. --resume shows the results under their calls; Esc answers no
-start -m "$MODEL" --temp 0 -n 16 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think --resume agent
+start -m "$MODEL" --temp 0 -n 48 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think --resume agent
 check "--resume shows the saved results" wait_for 'noted 4417'
 type_line "fifth"
 wait_for 'Run note\?' >/dev/null

@@ -228,6 +228,7 @@ typedef struct {
     sbuf args, end;   /* concatenated ARGS; END's text */
     int n_args;       /* ARGS events */
     int ended;
+    int cut;          /* END said the output ended inside the call */
 } call_rec;
 
 typedef struct {
@@ -284,6 +285,7 @@ static void on_event(const g4_event *e, void *user) {
             if (k->end.n != k->args.n || memcmp(sb_str(&k->end), sb_str(&k->args), k->end.n) != 0)
                 broken(c, "concatenated ARGS differ from END");
             k->ended = 1;
+            k->cut = e->cut;
             c->open = 0;
         }
         break;
@@ -657,6 +659,35 @@ static void test_partial_utf8(void **state) {
     free(ids.ids);
 }
 
+/* A call the output ends inside of (finish before <tool_call|>) is closed and
+ * marked cut; one closed by <tool_call|> or by the stop token is not. */
+static void test_cut_call(void **state) {
+    (void)state;
+    get_vocab();
+    static const struct {
+        const char *out;
+        int cut;
+    } outputs[] = {
+        {TC "call:f{a:" Q "x", 1},
+        {TC "call:f{a:1}" ETC, 0},
+        {TC "call:f{a:1}" ETC TC "call:g{b:", 1},
+        {TC "call:f{a:1}" TR, 0},
+    };
+    for (size_t i = 0; i < sizeof outputs / sizeof *outputs; i++) {
+        idbuf ids = tokenize_output(outputs[i].out, V_WHOLE);
+        capture c;
+        run_parser(NULL, ids.ids, ids.n, &c);
+        if (c.error[0]) fail_msg("%s: %s", outputs[i].out, c.error);
+        assert_true(c.n_calls > 0);
+        for (int k = 0; k < c.n_calls; k++) {
+            assert_true(c.calls[k].ended);
+            assert_int_equal(c.calls[k].cut, k == c.n_calls - 1 ? outputs[i].cut : 0);
+        }
+        capture_free(&c);
+        free(ids.ids);
+    }
+}
+
 /* Pushes `head`, then `unit` repeated until about `bytes` of text, then `tail`. */
 static void run_hostile(const char *head, const char *unit, size_t bytes, const char *tail, capture *c) {
     idbuf h = tokenize_output(head, V_WHOLE), u = tokenize_output(unit, V_WHOLE), t = tokenize_output(tail, V_WHOLE);
@@ -731,6 +762,7 @@ int main(void) {
         cmocka_unit_test(test_special_ids),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_partial_utf8),
+        cmocka_unit_test(test_cut_call),
         cmocka_unit_test(test_hostile_arguments),
     };
     size_t n_fixed = sizeof fixed / sizeof *fixed, n = n_fixed + n_cases;
