@@ -106,7 +106,7 @@ for i, m in enumerate(msgs):
         assert m["tool_call_id"] in ids, (m, ids)
         assert m["name"] == "note", m
 results = [m["content"] for m in msgs if m["role"] == "tool"]
-assert results.count("noted 4417") == 2, results   # third and fourth
+assert results.count("noted 4417 hi") == 2, results   # third and fourth
 assert sum(1 for m in msgs if m["role"] == "user") == 2, roles
 PY
 
