@@ -86,7 +86,8 @@ check "a: /tools shows note at allow" wait_for '^note +allow +Save a note\.'
 type_line "fourth"
 check "after a: the next call runs without asking" wait_for 'fourth' && idle && \
     check "after a: no approval line" [ "$(count 'Run note\?')" = 0 ]
-check "after a: two results on screen" [ "$(count 'noted 4417')" -ge 2 ]
+two_results() { for _ in $(seq 50); do [ "$(count 'noted 4417')" -ge 2 ] && return 0; sleep 0.1; done; return 1; }
+check "after a: two results on screen" two_results
 
 # 4. /save, /quit; the session holds the calls and their tool messages in order
 type_line "/save agent"
