@@ -29,7 +29,10 @@ static const char chat_usage[] =
     "                          that needs approval asks (docs/agent.md)\n"
     "  --tools-dir DIR         also load the tools in DIR   --workspace DIR  the tools' files stay inside DIR\n"
     "  --allow-shell           tools may run commands       --max-steps N    generations per message (default 8)\n"
-    "  --tool-choice C         auto (default), required or a tool's name: what each message's first reply does\n";
+    "  --tool-choice C         auto (default), required or a tool's name: what each message's first reply does\n"
+    "  --allow NAME,...        these tools run without asking  --deny NAME,...  these never run\n"
+    "  --yes                   no tool asks (those that would run at once); tool.NAME = allow|ask|deny in the\n"
+    "                          config sets one tool's permission\n";
 
 static int parse_real(const char *opt, const char *v, double lo, double hi, float *out) {
     char *end;
@@ -44,7 +47,8 @@ typedef struct {
     const char *tools, *workspace, *tool_choice;
     const char **tool_dirs; /* [argc], NULL-terminated */
     int n_tool_dirs, max_steps;
-    bool allow_shell;
+    agent_overrides overrides; /* --allow / --deny, in order (after the config's tool.NAME lines) */
+    bool allow_shell, yes;
     bool resume_latest;
     int think; /* -1 unset */
     int threads, ctx;
@@ -57,6 +61,7 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         if (!strcmp(a, "--think")) { f->think = 1; continue; }
         if (!strcmp(a, "--no-think")) { f->think = 0; continue; }
         if (!strcmp(a, "--allow-shell")) { f->allow_shell = true; continue; }
+        if (!strcmp(a, "--yes")) { f->yes = true; continue; }
         if (!strcmp(a, "--resume")) {
             if (v && v[0] != '-') f->resume = v, i++;
             else f->resume_latest = true;
@@ -72,6 +77,14 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         else if (!strcmp(a, "--tools-dir")) f->tool_dirs[f->n_tool_dirs++] = v;
         else if (!strcmp(a, "--workspace")) f->workspace = v;
         else if (!strcmp(a, "--tool-choice")) f->tool_choice = v;
+        else if (!strcmp(a, "--allow") || !strcmp(a, "--deny")) {
+            char *err = NULL;
+            if (agent_overrides_add_list(&f->overrides, v, a[2] == 'a' ? "allow" : "deny", &err)) {
+                cli_fail("%s: %s", a, err ? err : "out of memory");
+                free(err);
+                return -1;
+            }
+        }
         else if (!strcmp(a, "--max-steps")) { if ((f->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1; }
         else if (!strcmp(a, "--temp")) { if (parse_real(a, v, 0, 100, &f->s.temperature)) return -1; }
         else if (!strcmp(a, "--top-p")) { if (parse_real(a, v, 0.001, 1, &f->s.top_p)) return -1; }
@@ -115,11 +128,24 @@ static void warn_line(const char *line, void *user) {
 static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
     const char *selection = f->tools ? f->tools : c->tools;
     if (!selection || !*selection) return 0;
-    agent_setup_options so = {.selection = selection, .extra_dirs = f->tool_dirs, .limits = agent_limits_defaults()};
+    agent_setup_options so = {.selection = selection, .extra_dirs = f->tool_dirs, .yes = f->yes,
+                              .limits = agent_limits_defaults()};
     so.limits.workspace = f->workspace;
     so.limits.allow_proc = f->allow_shell;
+    /* the config's tool.NAME lines first, then --allow / --deny */
+    agent_overrides all = {0};
+    int rc = 0;
+    for (int i = 0; i < c->n_tool_permissions && !rc; i++) rc = agent_overrides_add(&all, c->tool_permissions[i]);
+    for (int i = 0; i < f->overrides.n && !rc; i++) rc = agent_overrides_add(&all, f->overrides.items[i]);
+    if (rc) {
+        agent_overrides_free(&all);
+        return cli_fail("out of memory"), -1;
+    }
+    so.overrides = (const char *const *)all.items;
     char *err = NULL;
-    if (agent_setup_open(&so, warn_line, NULL, out, &err)) {
+    rc = agent_setup_open(&so, warn_line, NULL, out, &err);
+    agent_overrides_free(&all);
+    if (rc) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return -1;
@@ -128,6 +154,7 @@ static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
 }
 
 static int chat_with(int argc, char **argv, chat_flags *fp);
+static int chat_flagged(chat_flags *fp);
 
 int cmd_chat(int argc, char **argv) {
     chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .s = chat_settings_defaults()};
@@ -144,7 +171,14 @@ int cmd_chat(int argc, char **argv) {
 /* cmd_chat once the flags' storage exists. */
 static int chat_with(int argc, char **argv, chat_flags *fp) {
     chat_flags f = *fp;
-    if (parse_flags(argc, argv, &f)) return 2;
+    int status = parse_flags(argc, argv, &f) ? 2 : chat_flagged(&f);
+    agent_overrides_free(&f.overrides);
+    return status;
+}
+
+/* chat_with once the flags are parsed. */
+static int chat_flagged(chat_flags *fp) {
+    chat_flags f = *fp;
     config c;
     config_init(&c);
     char path[4096], err[1024];
@@ -152,11 +186,11 @@ static int chat_with(int argc, char **argv, chat_flags *fp) {
         config_free(&c);
         return cli_fail("%s", err);
     }
-    if ((f.n_tool_dirs || f.workspace || f.allow_shell || f.max_steps || f.tool_choice) && !f.tools &&
-        !(c.tools && *c.tools)) {
+    if ((f.n_tool_dirs || f.workspace || f.allow_shell || f.max_steps || f.tool_choice || f.yes || f.overrides.n) &&
+        !f.tools && !(c.tools && *c.tools)) {
         config_free(&c);
-        return cli_fail("--tools-dir, --workspace, --allow-shell, --max-steps and --tool-choice need --tools "
-                        "all|NAME,... (or tools = ... in the config)"), 2;
+        return cli_fail("--tools-dir, --workspace, --allow-shell, --max-steps, --tool-choice, --yes, --allow and "
+                        "--deny need --tools all|NAME,... (or tools = ... in the config)"), 2;
     }
     const char *tc = f.tool_choice;
     if (tc && !strcmp(tc, "required")) f.s.tool_choice = CHAT_TOOLS_REQUIRED;

@@ -35,8 +35,8 @@ typedef struct {
     /* the agent (--tools) */
     const char *tools, *workspace;
     const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
-    char **overrides;             /* NAME=allow|deny from --allow / --deny in order, NULL-terminated */
-    int n_tool_dirs, n_overrides, max_steps;
+    agent_overrides overrides;    /* NAME=allow|deny from --allow / --deny in order */
+    int n_tool_dirs, max_steps;
     bool yes, allow_shell, agent_flag; /* agent_flag: a flag that needs --tools was given */
     double tool_timeout;
 } gen_opts;
@@ -44,18 +44,11 @@ typedef struct {
 /* --allow / --deny LIST: one NAME=WORD override per name, in order. */
 static int add_overrides(gen_opts *o, const char *opt, const char *list, const char *word) {
     if (!list) return 0; /* "needs a value" is said by the caller */
-    const char *p = list;
-    for (;;) {
-        size_t n = strcspn(p, ",");
-        if (n == 0 || n > 64) return cli_fail("%s takes tool names separated by commas, not '%s'", opt, list), -1;
-        char **grown = realloc(o->overrides, (size_t)(o->n_overrides + 2) * sizeof *grown);
-        if (!grown) return cli_fail("out of memory"), -1;
-        o->overrides = grown;
-        if (asprintf(&o->overrides[o->n_overrides], "%.*s=%s", (int)n, p, word) < 0) return cli_fail("out of memory"), -1;
-        o->overrides[++o->n_overrides] = NULL;
-        if (!p[n]) return 0;
-        p += n + 1;
-    }
+    char *err = NULL;
+    if (!agent_overrides_add_list(&o->overrides, list, word, &err)) return 0;
+    cli_fail("%s: %s", opt, err ? err : "out of memory");
+    free(err);
+    return -1;
 }
 
 static int parse_float(const char *opt, const char *v, float lo, float hi, float *out) {
@@ -409,7 +402,7 @@ static int load_tools(const gen_opts *o, agent_setup *out) {
     agent_setup_options so = {
         .selection = o->tools,
         .extra_dirs = o->tool_dirs,
-        .overrides = (const char *const *)o->overrides,
+        .overrides = (const char *const *)o->overrides.items,
         .yes = o->yes,
         .limits = agent_limits_defaults(),
     };
@@ -471,8 +464,7 @@ static int generate(gen_opts o) {
 }
 
 static void free_opts(gen_opts *o) {
-    for (int i = 0; i < o->n_overrides; i++) free(o->overrides[i]);
-    free(o->overrides);
+    agent_overrides_free(&o->overrides);
     free(o->tool_dirs);
 }
 

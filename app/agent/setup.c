@@ -113,3 +113,36 @@ void agent_setup_close(agent_setup *s) {
     agent_toolbox_free(s->toolbox);
     *s = (agent_setup){0};
 }
+
+int agent_overrides_add(agent_overrides *o, const char *override) {
+    char **grown = realloc(o->items, (size_t)(o->n + 2) * sizeof *grown);
+    if (!grown) return -1;
+    o->items = grown;
+    if (!(grown[o->n] = strdup(override))) return -1;
+    grown[++o->n] = NULL;
+    return 0;
+}
+
+int agent_overrides_add_list(agent_overrides *o, const char *names, const char *word, char **err) {
+    for (const char *p = names;; p++) {
+        size_t n = strcspn(p, ",");
+        char one[96];
+        if (n == 0 || n > 64) {
+            if (asprintf(err, "expected tool names separated by commas, not '%s'", names) < 0) *err = NULL;
+            return -1;
+        }
+        snprintf(one, sizeof one, "%.*s=%s", (int)n, p, word);
+        if (agent_overrides_add(o, one)) {
+            *err = strdup("out of memory");
+            return -1;
+        }
+        p += n;
+        if (!*p) return 0;
+    }
+}
+
+void agent_overrides_free(agent_overrides *o) {
+    for (int i = 0; i < o->n; i++) free(o->items[i]);
+    free(o->items);
+    *o = (agent_overrides){0};
+}

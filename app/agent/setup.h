@@ -39,4 +39,17 @@ int agent_setup_open(const agent_setup_options *opt, void (*warn)(const char *li
                      agent_setup *out, char **err);
 void agent_setup_close(agent_setup *s);
 
+/* Permission overrides in the order given: "NAME=allow|ask|deny" strings, NULL-terminated. */
+typedef struct {
+    char **items;   /* NULL until the first add */
+    int n;
+} agent_overrides;
+
+/* Adds "NAME=word" (word: allow, ask or deny) for each name of a comma-separated
+ * list (--allow / --deny); 0, or -1 with a malloc'd reason in *err. */
+int agent_overrides_add_list(agent_overrides *o, const char *names, const char *word, char **err);
+/* Adds one "NAME=word" string as it is (a config line's). 0 or -1 (out of memory). */
+int agent_overrides_add(agent_overrides *o, const char *override);
+void agent_overrides_free(agent_overrides *o);
+
 #endif

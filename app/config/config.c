@@ -58,6 +58,8 @@ void config_free(config *c) {
     free(c->theme);
     free(c->system);
     free(c->tools);
+    for (int i = 0; i < c->n_tool_permissions; i++) free(c->tool_permissions[i]);
+    free(c->tool_permissions);
     config_init(c);
 }
 
@@ -208,6 +210,24 @@ static bool valid_utf8(const unsigned char *s, size_t n) {
     return true;
 }
 
+/* tool.NAME = allow | ask | deny: a tool's permission, kept as "NAME=value". */
+static int set_tool_permission(config *c, const char *name, const char *value, char *err, size_t err_size) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+        return errmsg(err, err_size, "tool.NAME needs a tool name of 1 to 64 letters, digits, _ or -");
+    if (strcmp(value, "allow") && strcmp(value, "ask") && strcmp(value, "deny"))
+        return errmsg(err, err_size, "tool.%s must be allow, ask or deny", name);
+    for (int i = 0; i < c->n_tool_permissions; i++)
+        if (!strncmp(c->tool_permissions[i], name, n) && c->tool_permissions[i][n] == '=')
+            return errmsg(err, err_size, "tool.%s is already set", name);
+    char **v = realloc(c->tool_permissions, (size_t)(c->n_tool_permissions + 1) * sizeof *v);
+    if (!v) return errmsg(err, err_size, "out of memory");
+    c->tool_permissions = v;
+    if (asprintf(&v[c->n_tool_permissions], "%s=%s", name, value) < 0) return errmsg(err, err_size, "out of memory");
+    c->n_tool_permissions++;
+    return 0;
+}
+
 /* Parses one line (NUL-terminated, no newline) into C; SET_AT records lines. */
 static int parse_line(config *c, char *line, int lineno, int set_at[N_KEYS], char *err, size_t err_size) {
     size_t len = strlen(line);
@@ -217,10 +237,20 @@ static int parse_line(config *c, char *line, int lineno, int set_at[N_KEYS], cha
     if (!*p || *p == '#') return 0;
     char *key = p;
     while ((*p >= 'a' && *p <= 'z') || *p == '_') p++;
+    if (!strncmp(key, "tool.", 5) && p == key + 4) /* tool.NAME */
+        for (p++; (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-';) p++;
     size_t key_len = (size_t)(p - key);
     while (is_space(*p)) p++;
     if (key_len == 0 || *p != '=') return errmsg(err, err_size, "expected 'key = value'");
     key[key_len] = '\0';
+    if (!strncmp(key, "tool.", 5)) {
+        char value[16];
+        bool quoted;
+        for (p++; is_space(*p); p++) {}
+        if (strlen(p) >= sizeof value) return errmsg(err, err_size, "%s must be allow, ask or deny", key);
+        if (read_value(p, value, &quoted, err, err_size)) return -1;
+        return set_tool_permission(c, key + 5, value, err, err_size);
+    }
     const key_spec *k = NULL;
     for (size_t i = 0; i < N_KEYS && !k; i++)
         if (!strcmp(keys[i].name, key)) k = &keys[i];

@@ -26,6 +26,8 @@ typedef struct config {
     int ctx;              /* [1, 2^30] tokens; -1 = unset */
     int64_t seed;         /* [0, 2^63 - 1]; -1 = unset or "random" */
     int think;            /* 1 on, 0 off, -1 unset */
+    char **tool_permissions; /* malloc'd "NAME=allow|ask|deny" from tool.NAME lines, in file order */
+    int n_tool_permissions;
 } config;
 
 /* Every value unset. */

@@ -121,4 +121,22 @@ check "Esc answers no" wait_for 'the user denied this call'
 check "Esc: idle" idle
 type_line "/quit"
 wait_exit
+
+# 6. permissions without asking: the config's tool.note = deny, then --allow note over it
+mkdir -p "$XDG_CONFIG_HOME/gemma4"
+printf 'tool.note = deny\n' >"$XDG_CONFIG_HOME/gemma4/config"
+start -m "$MODEL" --temp 0 -n 48 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think
+idle >/dev/null
+type_line "/tools"
+check "config tool.note = deny: /tools shows deny" wait_for '^note +deny +Save a note\.'
+type_line "sixth"
+check "deny: the call is refused without asking" eval 'wait_for "the user denied this call|does not allow|denied" && [ "$(count "Run note\?")" = 0 ]'
+type_line "/quit"
+wait_exit
+start -m "$MODEL" --temp 0 -n 48 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think --allow note
+idle >/dev/null
+type_line "seventh"
+check "--allow note over the config: runs without asking" eval 'wait_for "noted 4417 hi" && [ "$(count "Run note\?")" = 0 ]'
+type_line "/quit"
+wait_exit
 finish

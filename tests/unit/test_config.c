@@ -98,6 +98,11 @@ static void test_errors_name_file_and_line(void **state) {
         {"just words\n", "my.cfg:1: expected 'key = value'"},
         {"Model = x\n", "my.cfg:1: expected 'key = value'"},
         {"model = \xff\xfe\n", "my.cfg: is not valid UTF-8"},
+        {"tool.read_file = maybe\n", "my.cfg:1: tool.read_file must be allow, ask or deny"},
+        {"tool. = allow\n", "my.cfg:1: tool.NAME needs a tool name"},
+        {"tool.a/b = allow\n", "my.cfg:1: expected 'key = value'"},
+        {"tool.x = allow\ntool.x = deny\n", "my.cfg:2: tool.x is already set"},
+        {"tool.x = \"allow-it-all-please\"\n", "my.cfg:1: tool.x must be allow, ask or deny"},
     };
     char err[256];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -116,6 +121,23 @@ static void test_errors_name_file_and_line(void **state) {
     config_init(&c);
     assert_int_equal(config_parse(&c, "model = a\0b", 11, "my.cfg", err, sizeof err), -1);
     assert_non_null(strstr(err, "NUL"));
+}
+
+/* tool.NAME lines become "NAME=value" permission overrides, in file order. */
+static void test_tool_permissions(void **state) {
+    (void)state;
+    const char *text = "tools = all\ntool.write_file = allow\ntool.run_shell = \"deny\"\ntool.web-fetch_2 = ask\n";
+    config c;
+    config_init(&c);
+    char err[256] = "";
+    if (config_parse(&c, text, strlen(text), "my.cfg", err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(c.n_tool_permissions, 3);
+    assert_string_equal(c.tool_permissions[0], "write_file=allow");
+    assert_string_equal(c.tool_permissions[1], "run_shell=deny");
+    assert_string_equal(c.tool_permissions[2], "web-fetch_2=ask");
+    assert_string_equal(c.tools, "all");
+    config_free(&c);
+    assert_int_equal(c.n_tool_permissions, 0);
 }
 
 static void test_files(void **state) {
@@ -169,6 +191,7 @@ int main(void) {
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_unset_unless_given),
         cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_tool_permissions),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_numbers_ignore_locale),
     };
