@@ -1,16 +1,19 @@
 /* policy.c: the approval policy of an agent session: for each tool of a toolbox,
  * allow, ask or deny. Tools start at their script's default (ask when it writes
  * or executes), then overrides from the config file and the command line apply in
- * order ("NAME=allow|ask|deny"), and headless --yes turns every ask into allow. */
+ * order ("NAME=allow|ask|deny"), and headless --yes turns every ask into allow.
+ * Permissions are atomic: the agent's thread may set one ("always") while the
+ * UI's thread reads them. */
 #include "agent/agent.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct agent_policy {
     const agent_toolbox *toolbox;
-    agent_permission *permission;  /* one per toolbox index */
+    _Atomic agent_permission *permission;  /* one per toolbox index */
     int count;
 };
 
@@ -24,7 +27,7 @@ agent_policy *agent_policy_new(const agent_toolbox *tb) {
         free(p);
         return NULL;
     }
-    for (int i = 0; i < p->count; i++) p->permission[i] = agent_toolbox_default_permission(tb, i);
+    for (int i = 0; i < p->count; i++) atomic_init(&p->permission[i], agent_toolbox_default_permission(tb, i));
     return p;
 }
 
@@ -37,13 +40,13 @@ void agent_policy_free(agent_policy *p) {
 int agent_policy_set(agent_policy *p, const char *name, agent_permission perm) {
     int i = agent_toolbox_find(p->toolbox, name);
     if (i < 0 || i >= p->count) return -1;
-    p->permission[i] = perm;
+    atomic_store(&p->permission[i], perm);
     return 0;
 }
 
 agent_permission agent_policy_get(const agent_policy *p, const char *name) {
     int i = p ? agent_toolbox_find(p->toolbox, name) : -1;
-    return i >= 0 && i < p->count ? p->permission[i] : AGENT_DENY;
+    return i >= 0 && i < p->count ? atomic_load(&p->permission[i]) : AGENT_DENY;
 }
 
 int agent_policy_apply(agent_policy *p, const char *override, char **err) {
@@ -77,5 +80,5 @@ int agent_policy_apply(agent_policy *p, const char *override, char **err) {
 
 void agent_policy_allow_asks(agent_policy *p) {
     for (int i = 0; p && i < p->count; i++)
-        if (p->permission[i] == AGENT_ASK) p->permission[i] = AGENT_ALLOW;
+        if (atomic_load(&p->permission[i]) == AGENT_ASK) atomic_store(&p->permission[i], AGENT_ALLOW);
 }
