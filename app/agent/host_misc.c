@@ -234,21 +234,16 @@ void host_html_push(lua_State *L) {
 /* ---- ctx ----------------------------------------------------------------------------- */
 
 void host_push_ctx(lua_State *L) {
+    static const struct {
+        const char *name;
+        void (*push)(lua_State *L);
+    } modules[] = {{"fs", host_fs_push},     {"http", host_http_push}, {"proc", host_proc_push}, {"json", host_json_push},
+                   {"time", host_time_push}, {"env", host_env_push},   {"html", host_html_push}};
     lua_createtable(L, 0, 9);
-    host_fs_push(L);
-    lua_setfield(L, -2, "fs");
-    host_http_push(L);
-    lua_setfield(L, -2, "http");
-    host_proc_push(L);
-    lua_setfield(L, -2, "proc");
-    host_json_push(L);
-    lua_setfield(L, -2, "json");
-    host_time_push(L);
-    lua_setfield(L, -2, "time");
-    host_env_push(L);
-    lua_setfield(L, -2, "env");
-    host_html_push(L);
-    lua_setfield(L, -2, "html");
+    for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
+        modules[i].push(L);
+        lua_setfield(L, -2, modules[i].name);
+    }
     lua_pushstring(L, sandbox_limits(sandbox_from(L))->workspace);
     lua_setfield(L, -2, "workspace");
     lua_pushcfunction(L, sandbox_print);

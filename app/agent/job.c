@@ -1,20 +1,18 @@
 /* job.c: agent_run on a worker thread (job.h). The worker copies every item (with
- * its strings) onto a queue under a mutex; a non-blocking pipe holds one byte while
- * the queue is not empty, so the UI can poll it with the keyboard. An approval
- * question waits on a condition variable until agent_job_answer or a cancel. */
+ * its strings) onto a pollable queue (util/pollq), so the UI can poll it with the
+ * keyboard. An approval question waits on a condition variable until
+ * agent_job_answer or a cancel. */
 #include "agent/job.h"
+#include "util/pollq.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct node {
-    struct node *next;
+    pollq_link link;
     agent_job_item item;       /* its strings point to the copies below */
     char *text, *name, *id, *args, *content;
 } node;
@@ -24,12 +22,12 @@ struct agent_job {
     char *messages, *tools_json, *json_schema, *grammar, *tool_name;
     atomic_int cancel;
     pthread_t thread;
-    pthread_mutex_t mu;        /* the queue, the question */
+    pthread_mutex_t mu;        /* the question, the history at the end */
     pthread_cond_t answered_cv;
     bool asking, answered;
     agent_decision decision;
-    node *head, *tail, *current;
-    int pipe_fd[2];
+    pollq queue;
+    node *current;             /* the item agent_job_next returned last (its strings are live) */
 };
 
 static void node_free(node *n) {
@@ -37,6 +35,8 @@ static void node_free(node *n) {
     free(n->text), free(n->name), free(n->id), free(n->args), free(n->content);
     free(n);
 }
+
+static void link_free(pollq_link *l) { node_free((node *)l); }
 
 static char *dup_n(const char *s, size_t len) {
     char *c = malloc(len + 1);
@@ -50,17 +50,7 @@ static void push(agent_job *job, node *n, bool ok) {
         node_free(n);
         return;
     }
-    pthread_mutex_lock(&job->mu);
-    bool was_empty = !job->head;
-    if (job->tail) job->tail->next = n;
-    else job->head = n;
-    job->tail = n;
-    if (was_empty) {
-        ssize_t w;
-        do w = write(job->pipe_fd[1], "", 1);
-        while (w < 0 && errno == EINTR);
-    }
-    pthread_mutex_unlock(&job->mu);
+    pollq_push(&job->queue, &n->link);
 }
 
 static void on_chat(const chat_event *ev, void *user) {
@@ -138,7 +128,6 @@ agent_job *agent_job_start(const agent_params *params, const char *messages_json
     *err = NULL;
     agent_job *job = calloc(1, sizeof *job);
     if (!job) return *err = strdup("out of memory"), NULL;
-    job->pipe_fd[0] = job->pipe_fd[1] = -1;
     job->params = *params;
     atomic_init(&job->cancel, 0);
     job->params.on_chat_event = on_chat;
@@ -149,11 +138,9 @@ agent_job *agent_job_start(const agent_params *params, const char *messages_json
     bool ok = (job->messages = strdup(messages_json)) && copy(&job->tools_json, &job->params.tools_json) &&
               copy(&job->json_schema, &job->params.settings.json_schema) &&
               copy(&job->grammar, &job->params.settings.grammar) && copy(&job->tool_name, &job->params.settings.tool_name);
+    bool queue_ready = false;
     if (!ok) *err = strdup("out of memory starting the agent");
-    else if (pipe2(job->pipe_fd, O_NONBLOCK | O_CLOEXEC)) {
-        ok = false;
-        if (asprintf(err, "cannot create a pipe: %s", strerror(errno)) < 0) *err = NULL;
-    }
+    else ok = queue_ready = pollq_init(&job->queue, err) == 0;
     if (ok) {
         pthread_mutex_init(&job->mu, NULL);
         pthread_cond_init(&job->answered_cv, NULL);
@@ -163,29 +150,19 @@ agent_job *agent_job_start(const agent_params *params, const char *messages_json
         pthread_mutex_destroy(&job->mu);
         if (asprintf(err, "cannot start a thread for the agent: %s", strerror(e)) < 0) *err = NULL;
     }
-    if (job->pipe_fd[0] >= 0) close(job->pipe_fd[0]), close(job->pipe_fd[1]);
+    if (queue_ready) pollq_destroy(&job->queue, link_free);
     free(job->messages), free(job->tools_json), free(job->json_schema), free(job->grammar), free(job->tool_name);
     free(job);
     return NULL;
 }
 
-int agent_job_fd(const agent_job *job) { return job->pipe_fd[0]; }
+int agent_job_fd(const agent_job *job) { return pollq_fd(&job->queue); }
 
 int agent_job_next(agent_job *job, agent_job_item *item) {
-    pthread_mutex_lock(&job->mu);
     node_free(job->current);
-    node *n = job->current = job->head;
-    if (n) {
-        job->head = n->next;
-        if (!job->head) {
-            job->tail = NULL;
-            char buf[64];
-            while (read(job->pipe_fd[0], buf, sizeof buf) > 0) {}
-        }
-        *item = n->item;
-    }
-    pthread_mutex_unlock(&job->mu);
-    return n != NULL;
+    job->current = (node *)pollq_pop(&job->queue);
+    if (job->current) *item = job->current->item;
+    return job->current != NULL;
 }
 
 void agent_job_answer(agent_job *job, agent_decision decision) {
@@ -210,11 +187,9 @@ void agent_job_free(agent_job *job) {
     agent_job_cancel(job);
     pthread_join(job->thread, NULL);
     node_free(job->current);
-    for (node *n = job->head, *next; n; n = next) next = n->next, node_free(n);
+    pollq_destroy(&job->queue, link_free);
     pthread_cond_destroy(&job->answered_cv);
     pthread_mutex_destroy(&job->mu);
-    close(job->pipe_fd[0]);
-    close(job->pipe_fd[1]);
     free(job->messages), free(job->tools_json), free(job->json_schema), free(job->grammar), free(job->tool_name);
     free(job);
 }
