@@ -7,14 +7,12 @@
 # no; the session file holds every call and its tool message; --resume shows the results again.
 . "$(dirname "$0")/lib.sh"
 need_shared
-command -v tmux >/dev/null || { echo "skip: tmux is not installed"; exit 77; }
+TUI_ROWS=40
+. "$(dirname "$0")/tui/lib.sh"
+export G4_TOOLS_DIR=$TMP/tools
+mkdir -p "$G4_TOOLS_DIR"
 
 MODEL=$G4_SHARED/fixtures/models/dense-tiny/model.gguf
-export HOME=$TMP/home XDG_CONFIG_HOME=$TMP/config XDG_DATA_HOME=$TMP/data XDG_STATE_HOME=$TMP/state
-export LANG=C.UTF-8 LC_ALL=C.UTF-8 G4_TOOLS_DIR=$TMP/tools
-unset NO_COLOR TMUX
-SESSIONS=$XDG_DATA_HOME/gemma4/sessions
-mkdir -p "$HOME" "$SESSIONS" "$G4_TOOLS_DIR"
 cat >"$G4_TOOLS_DIR/note.lua" <<'LUA'
 return {
   name = "note", description = "Save a note.", writes = true,
@@ -22,35 +20,6 @@ return {
   run = function(args, ctx) return "noted 4417 " .. args.text end,
 }
 LUA
-T=(tmux -u -S "$TMP/tmux.sock" -f /dev/null)
-trap '"${T[@]}" kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
-
-runs=0
-start() {
-    rm -f "$TMP/exit"
-    "${T[@]}" kill-server 2>/dev/null
-    runs=$((runs + 1))
-    T=(tmux -u -S "$TMP/tmux$runs.sock" -f /dev/null)
-    "${T[@]}" new-session -d -s ui -x 100 -y 40 \
-        "TERM=xterm-256color '$G4_BIN' $* 2>$TMP/stderr; echo \$? > $TMP/exit; sleep 60"
-}
-screen() { "${T[@]}" capture-pane -p -t ui; }
-keys() { "${T[@]}" send-keys -t ui "$@"; }
-type_line() { keys -l "$1"; keys Enter; }
-wait_for() {
-    local i
-    for ((i = 0; i < ${2:-20} * 10; i++)); do
-        screen | grep -Eq -- "$1" && return 0
-        sleep 0.1
-    done
-    echo "--- screen (waiting for '$1'):"; screen; return 1
-}
-wait_exit() {
-    local i
-    for ((i = 0; i < 100; i++)); do [ -s "$TMP/exit" ] && return 0; sleep 0.1; done
-    return 1
-}
-count() { screen | grep -Ec -- "$1"; }
 idle() { wait_for 'ctx [0-9]+/4096.* idle' "$@"; }
 
 start -m "$MODEL" --temp 0 -n 48 --ctx 4096 --tools all --tool-choice note --max-steps 2 --no-think
