@@ -219,12 +219,14 @@ static double now(void) {
 /* Whether the prompt ends inside an open thought channel: its last structural
  * marker is <|channel> (the post-tool cue "<|channel>thought\n"). */
 static bool ends_in_thought(const g4_vocab *v, const int32_t *ids, int n) {
-    static const char *const markers[] = {"<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>",
-                                          "<|turn>",    "<turn|>",    "<|tool_response>", "<tool_response|>"};
-    int32_t soc = g4_vocab_find(v, "<|channel>");
+    static const char *const pieces[] = {"<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>",
+                                         "<|turn>",    "<turn|>",    "<|tool_response>", "<tool_response|>"};
+    enum { N_MARKERS = sizeof pieces / sizeof pieces[0] };
+    int32_t markers[N_MARKERS];
+    for (int k = 0; k < N_MARKERS; k++) markers[k] = g4_vocab_find(v, pieces[k]);
     for (int i = n - 1; i >= 0; i--)
-        for (size_t k = 0; k < sizeof markers / sizeof markers[0]; k++)
-            if (ids[i] == g4_vocab_find(v, markers[k])) return ids[i] == soc;
+        for (int k = 0; k < N_MARKERS; k++)
+            if (markers[k] >= 0 && ids[i] == markers[k]) return k == 0;
     return false;
 }
 
