@@ -120,9 +120,12 @@ static int parse(int argc, char **argv, serve_opts *o) {
             o->http.insecure = true;
             continue;
         }
-        if (!strcmp(a, "--yes") || !strcmp(a, "--allow-shell")) {
-            *(a[2] == 'y' ? &o->yes : &o->allow_shell) = true;
-            o->tools_flag = true;
+        if (!strcmp(a, "--yes")) {
+            o->yes = o->tools_flag = true;
+            continue;
+        }
+        if (!strcmp(a, "--allow-shell")) {
+            o->allow_shell = o->tools_flag = true;
             continue;
         }
         NEED_VALUE();

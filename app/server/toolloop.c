@@ -574,7 +574,12 @@ typedef struct {
 /* data: {chat.completion.chunk} whose delta is {key: value} (value taken over). */
 static int delta_chunk(sse_target *t, const char *key, json_t *value) {
     json_t *delta = json_object();
-    if (!delta || !value || json_object_set_new(delta, key, value)) {
+    if (!delta || !value) {
+        json_decref(delta);
+        json_decref(value);
+        return -1;
+    }
+    if (json_object_set_new(delta, key, value)) { /* value is released by jansson */
         json_decref(delta);
         return -1;
     }
