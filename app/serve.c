@@ -2,12 +2,16 @@
  * (app/server/). Parses the flags, binds first (so /health answers 503 while the
  * model loads), loads the model, starts the scheduler, then waits for SIGTERM or
  * SIGINT: new requests get 503, running ones may finish for --shutdown-timeout
- * seconds, the rest end with finish_reason "abort", and the server exits 0. */
+ * seconds, the rest end with finish_reason "abort", and the server exits 0. With
+ * --server-tools the Lua toolbox loads after the model and chat requests run it
+ * (app/server/toolloop.c). */
+#include "agent/setup.h"
 #include "chat/chat.h"
 #include "cli.h"
 #include "server/server.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,14 +41,65 @@ static const char serve_usage[] =
     "  --max-connections N     open connections at most (default 256)\n"
     "  --shutdown-timeout S    on SIGTERM, seconds running requests may finish (default 30)\n"
     "  --chat-template FILE    a Jinja chat template instead of the model's\n"
-    "  -t, --threads N         CPU threads (default 0: one per online core)\n";
+    "  -t, --threads N         CPU threads (default 0: one per online core)\n"
+    "server-side tools (off by default: tool calls go back to the client):\n"
+    "  --server-tools all|NAME,...  run these Lua tools on the server for chat requests\n"
+    "  --tools-dir DIR         also load the tools in DIR (repeatable)\n"
+    "  --workspace DIR         the tools' files stay inside DIR (default: the current directory)\n"
+    "  --allow-shell           tools may run commands\n"
+    "  --tool-timeout S        seconds a tool call may run (default 30)\n"
+    "  --max-steps N           generations per request (default 8)\n"
+    "  --yes                   run the tools that ask for approval (nobody can be asked on a server)\n"
+    "  --allow NAME,...        run these tools although they ask for approval\n"
+    "  --deny NAME,...         never run these tools\n";
 
 typedef struct {
     const char *model, *key_file, *template_file, *served_name;
     srv_http_params http;
     srv_sched_params sched;
     int max_tokens, shutdown_timeout;
+    /* --server-tools */
+    const char *server_tools, *workspace;
+    const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
+    char **overrides;             /* NAME=allow|deny from --allow / --deny in order, NULL-terminated */
+    int n_tool_dirs, n_overrides, max_steps;
+    bool yes, allow_shell, tools_flag; /* tools_flag: a flag that needs --server-tools was given */
+    double tool_timeout;
 } serve_opts;
+
+/* --allow / --deny LIST: one NAME=WORD override per name, in order. */
+static int add_overrides(serve_opts *o, const char *opt, const char *list, const char *word) {
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n > 64) return cli_fail("%s takes tool names separated by commas, not '%s'", opt, list), -1;
+        char **grown = realloc(o->overrides, (size_t)(o->n_overrides + 2) * sizeof *grown);
+        if (!grown) return cli_fail("out of memory"), -1;
+        o->overrides = grown;
+        if (asprintf(&o->overrides[o->n_overrides], "%.*s=%s", (int)n, p, word) < 0) return cli_fail("out of memory"), -1;
+        o->overrides[++o->n_overrides] = NULL;
+        if (!p[n]) return 0;
+        p += n + 1;
+    }
+}
+
+/* The flags of --server-tools that take a value; 1 when a was one of them. */
+static int parse_tool_flag(serve_opts *o, const char *a, const char *v) {
+    if (!strcmp(a, "--server-tools")) o->server_tools = v;
+    else if (!strcmp(a, "--tools-dir")) o->tool_dirs[o->n_tool_dirs++] = v, o->tools_flag = true;
+    else if (!strcmp(a, "--workspace")) o->workspace = v, o->tools_flag = true;
+    else if (!strcmp(a, "--allow")) return add_overrides(o, a, v, "allow") ? -1 : (o->tools_flag = true, 1);
+    else if (!strcmp(a, "--deny")) return add_overrides(o, a, v, "deny") ? -1 : (o->tools_flag = true, 1);
+    else if (!strcmp(a, "--max-steps")) {
+        if ((o->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1;
+        o->tools_flag = true;
+    } else if (!strcmp(a, "--tool-timeout")) {
+        char *end;
+        double t = strtod(v, &end);
+        if (end == v || *end || !(t >= 0.001 && t <= 86400)) return cli_fail("--tool-timeout needs seconds in [0.001, 86400]"), -1;
+        o->tool_timeout = t, o->tools_flag = true;
+    } else return 0;
+    return 1;
+}
 
 static int parse(int argc, char **argv, serve_opts *o) {
     for (int i = 1; i < argc; i++) {
@@ -65,7 +120,17 @@ static int parse(int argc, char **argv, serve_opts *o) {
             o->http.insecure = true;
             continue;
         }
+        if (!strcmp(a, "--yes")) {
+            o->yes = o->tools_flag = true;
+            continue;
+        }
+        if (!strcmp(a, "--allow-shell")) {
+            o->allow_shell = o->tools_flag = true;
+            continue;
+        }
         NEED_VALUE();
+        if ((n = parse_tool_flag(o, a, v)) < 0) return -1;
+        if (n) continue;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--host")) o->http.host = v;
         else if (!strcmp(a, "--api-key")) o->http.api_key = v;
@@ -111,6 +176,9 @@ static int parse(int argc, char **argv, serve_opts *o) {
 #undef NEED_VALUE
     }
     if (!o->model) return cli_fail("no model: give -m MODEL (see gemma4 --serve --help)"), -1;
+    if (o->tools_flag && !o->server_tools)
+        return cli_fail("--tools-dir, --workspace, --allow-shell, --tool-timeout, --max-steps, --yes, --allow and --deny "
+                        "need --server-tools all|NAME,..."), -1;
     return 0;
 }
 
@@ -130,6 +198,53 @@ static char *read_key_file(const char *path) {
     return line;
 }
 
+static void warn_line(const char *line, void *user) {
+    (void)user;
+    fprintf(stderr, "gemma4: %s\n", line);
+}
+
+/* --server-tools: loads the toolbox and the policy, and says on stderr what is
+ * served and which tools the server will refuse to run. -1 after a message. */
+static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools *tools) {
+    agent_setup_options so = {
+        .selection = o->server_tools,
+        .extra_dirs = o->tool_dirs,
+        .overrides = (const char *const *)o->overrides,
+        .yes = o->yes,
+        .limits = agent_limits_defaults(),
+    };
+    so.limits.workspace = o->workspace;
+    so.limits.allow_proc = o->allow_shell;
+    if (o->tool_timeout > 0) so.limits.timeout_s = o->tool_timeout;
+    char *err = NULL;
+    if (agent_setup_open(&so, warn_line, NULL, agent, &err)) {
+        cli_fail("--server-tools: %s", err ? err : "out of memory");
+        free(err);
+        return -1;
+    }
+    *tools = (srv_tools){.toolbox = agent->toolbox, .policy = agent->policy, .tools_json = agent->tools_json,
+                         .max_steps = o->max_steps ? o->max_steps : 8};
+    json_t *list = json_loads(agent->tools_json, 0, NULL);
+    size_t i;
+    json_t *t;
+    fprintf(stderr, "gemma4: server tools (at most %d steps per request):", tools->max_steps);
+    json_array_foreach(list, i, t) {
+        const char *name = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+        if (!name) continue;
+        agent_permission p = agent_policy_get(agent->policy, name);
+        fprintf(stderr, " %s%s", name, p == AGENT_ALLOW ? "" : p == AGENT_DENY ? " (denied)" : " (refused: asks; --yes or --allow)");
+    }
+    fputc('\n', stderr);
+    json_decref(list);
+    return 0;
+}
+
+static void free_tool_opts(serve_opts *o) {
+    for (int i = 0; i < o->n_overrides; i++) free(o->overrides[i]);
+    free(o->overrides);
+    free(o->tool_dirs);
+}
+
 /* Waits for SIGTERM or SIGINT (blocked in every thread). */
 static int wait_signal(const sigset_t *set) {
     int sig = 0;
@@ -143,10 +258,19 @@ int cmd_serve(int argc, char **argv) {
         .sched = {.n_slots = 4, .queue_limit = 64, .prompt_chunk = 256},
         .shutdown_timeout = 30,
     };
+    const char **tool_dirs = calloc((size_t)argc + 1, sizeof *tool_dirs);
+    if (!tool_dirs) return cli_fail("out of memory"), 1;
+    o.tool_dirs = tool_dirs;
     int rc = parse(argc, argv, &o);
-    if (rc) return rc < 0 ? 2 : 0;
+    if (rc) {
+        free_tool_opts(&o);
+        return rc < 0 ? 2 : 0;
+    }
     char *key_owned = NULL, *template_owned = NULL, *hub_path = NULL;
-    if (o.key_file && !(key_owned = read_key_file(o.key_file))) return 1;
+    if (o.key_file && !(key_owned = read_key_file(o.key_file))) {
+        free_tool_opts(&o);
+        return 1;
+    }
     if (key_owned) o.http.api_key = key_owned;
     if (!o.http.api_key) {
         const char *env = getenv("GEMMA4_API_KEY");
@@ -154,6 +278,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (o.template_file && !(template_owned = cli_read_file(o.template_file, "--chat-template"))) {
         free(key_owned);
+        free_tool_opts(&o);
         return 1;
     }
 
@@ -167,6 +292,8 @@ int cmd_serve(int argc, char **argv) {
     char err[512];
     g4_model *model = NULL;
     srv_sched *sched = NULL;
+    agent_setup agent = {0};
+    srv_tools tools = {0};
     srv_http *http = srv_http_start(&o.http, err, sizeof err);
     rc = 1;
     if (!http) {
@@ -200,6 +327,10 @@ int cmd_serve(int argc, char **argv) {
     char name[256];
     if (o.served_name) snprintf(name, sizeof name, "%s", o.served_name);
     else chat_model_name(o.model, name, sizeof name);
+    if (o.server_tools) {
+        if (load_server_tools(&o, &agent, &tools)) goto done;
+        srv_http_set_tools(http, &tools);
+    }
     srv_http_ready(http, sched, model, template_owned, name, o.sched.n_ctx, o.max_tokens);
     fprintf(stderr, "gemma4: serving %s on http://%s:%d (%d slots of %d tokens%s)\n", name, o.http.host,
             srv_http_port(http), o.sched.n_slots, o.sched.n_ctx, o.http.api_key ? ", API key required" : "");
@@ -219,10 +350,12 @@ int cmd_serve(int argc, char **argv) {
     rc = 0;
 done:
     srv_http_stop(http);
+    agent_setup_close(&agent); /* no request runs a tool any more */
     srv_sched_free(sched);
     g4_model_free(model);
     free(hub_path);
     free(template_owned);
     free(key_owned);
+    free_tool_opts(&o);
     return rc;
 }

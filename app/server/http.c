@@ -5,7 +5,8 @@
  * tokenized, handed to the scheduler, then either collected into one JSON reply
  * (the connection is watched so a client that leaves cancels its job) or
  * streamed as server-sent events from a content-reader callback (a client that
- * leaves makes MHD free the response, which cancels the job). */
+ * leaves makes MHD free the response, which cancels the job). With --server-tools,
+ * chat requests go through the tool loop (toolloop.c) the same two ways. */
 #include "server/server.h"
 
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@ struct srv_http {
     int port;
     atomic_int ready, draining;
     srv_sched *sched;
+    const srv_tools *tools;    /* --server-tools, or NULL */
     const g4_vocab *vocab;
     const char *chat_template;
     const char *model_name;
@@ -147,7 +149,8 @@ static bool authorized(srv_http *h, struct MHD_Connection *c) {
 
 typedef struct {
     srv_http *h;
-    srv_stream *stream;
+    srv_stream *stream;        /* a plain request's job, or NULL */
+    srv_toolloop *loop;        /* or the tool loop of a chat request (--server-tools) */
     srv_sse sse;
     srv_buf out;
     size_t off;
@@ -167,6 +170,15 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
             return (ssize_t)n;
         }
         if (rd->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (rd->loop) {
+            int rc = srv_toolloop_sse(rd->loop, &rd->sse, &rd->out, POLL_MS);
+            if (rc < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (rc > 0) rd->finished = true;
+            if (!rd->out.len && !rd->finished && now() - rd->last_send > KEEPALIVE_MS * 1e-3 &&
+                srv_buf_append(&rd->out, ": keep-alive\n\n", 14))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            continue;
+        }
         srv_event *ev = srv_stream_pop(rd->stream, POLL_MS);
         if (!ev) {
             /* an SSE comment now and then: a client that left is noticed when it fails */
@@ -183,9 +195,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void sse_free(void *cls) {
     sse_reader_ctx *rd = cls;
-    if (!rd->finished) srv_stream_cancel(rd->stream); /* the client left: free its slot */
+    if (!rd->finished && rd->stream) srv_stream_cancel(rd->stream); /* the client left: free its slot */
     atomic_fetch_sub(&rd->h->open_streams, 1); /* MHD is done with the response */
     srv_stream_unref(rd->stream);
+    srv_toolloop_free(rd->loop); /* cancels what still runs */
     srv_buf_free(&rd->out);
     free(rd);
 }
@@ -200,7 +213,73 @@ static bool client_gone(void *user) {
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+static srv_reply_meta reply_meta(srv_http *h, srv_kind kind) {
+    srv_reply_meta meta = {.created = (long)time(NULL), .model = h->model_name, .kind = kind};
+    snprintf(meta.id, sizeof meta.id, "%s-%016llx", kind == SRV_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long long)(atomic_fetch_add(&h->next_id, 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)meta.created));
+    return meta;
+}
+
+/* Answers with the SSE response read from rd (taken over; rd->sse set up). */
+static enum MHD_Result send_sse(srv_http *h, struct MHD_Connection *c, request_ctx *rq, sse_reader_ctx *rd) {
+    rd->h = h;
+    rd->last_send = now();
+    atomic_fetch_add(&h->open_streams, 1);
+    if (srv_sse_start(&rd->sse, &rd->out)) {
+        sse_free(rd);
+        return fail(h, c, rq, 500, "out of memory%s", "");
+    }
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, rd, sse_free);
+    if (!r) {
+        sse_free(rd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    add_cors(h, c, r);
+    enum MHD_Result res = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    rq->answered = true;
+    srv_metrics_count(&h->metrics, rq->route, 200, now() - rq->t_start);
+    return res;
+}
+
+/* A collected (non-streaming) body, or the error; 499: nobody is left to answer. */
+static enum MHD_Result send_collected(srv_http *h, struct MHD_Connection *c, request_ctx *rq, char *body,
+                                      const srv_error *err) {
+    if (!body && err->status == 499) {
+        srv_metrics_count(&h->metrics, rq->route, 499, now() - rq->t_start);
+        rq->answered = true;
+        return MHD_NO;
+    }
+    return body ? send_body(h, c, rq, 200, body, "application/json") : send_error(h, c, rq, err);
+}
+
+/* A chat request with --server-tools: the tool loop, collected or streamed. */
+static enum MHD_Result generate_with_tools(srv_http *h, struct MHD_Connection *c, request_ctx *rq) {
+    srv_error err;
+    srv_limits lim = {.model_name = h->model_name, .vocab_size = h->vocab_size, .max_tokens = h->max_tokens};
+    srv_toolloop *loop = srv_toolloop_start(h->tools, h->sched, h->vocab, h->chat_template, &lim,
+                                            rq->body.data ? rq->body.data : "", rq->body.len, &err);
+    if (!loop) return send_error(h, c, rq, &err);
+    srv_reply_meta meta = reply_meta(h, SRV_CHAT);
+    if (!srv_toolloop_request(loop)->stream) {
+        char *body = srv_toolloop_collect(loop, &meta, POLL_MS, client_gone, c, &err);
+        srv_toolloop_free(loop);
+        return send_collected(h, c, rq, body, &err);
+    }
+    sse_reader_ctx *rd = calloc(1, sizeof *rd);
+    if (!rd) {
+        srv_toolloop_free(loop);
+        return fail(h, c, rq, 500, "out of memory%s", "");
+    }
+    rd->loop = loop;
+    srv_sse_init(&rd->sse, &meta, srv_toolloop_request(loop));
+    return send_sse(h, c, rq, rd);
+}
+
 static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, request_ctx *rq, srv_kind kind) {
+    if (kind == SRV_CHAT && h->tools) return generate_with_tools(h, c, rq);
     srv_error err;
     srv_request req;
     srv_limits lim = {.model_name = h->model_name, .vocab_size = h->vocab_size, .max_tokens = h->max_tokens};
@@ -224,18 +303,11 @@ static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, request_c
         srv_stream_unref(s);
         return send_error(h, c, rq, &err);
     }
-    srv_reply_meta meta = {.created = (long)time(NULL), .model = h->model_name, .kind = kind};
-    snprintf(meta.id, sizeof meta.id, "%s-%016llx", kind == SRV_CHAT ? "chatcmpl" : "cmpl",
-             (unsigned long long)(atomic_fetch_add(&h->next_id, 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)meta.created));
+    srv_reply_meta meta = reply_meta(h, kind);
     if (!stream_mode) {
         char *body = srv_response_collect(s, &meta, POLL_MS, client_gone, c, &err);
         srv_stream_unref(s);
-        if (!body && err.status == 499) { /* nobody to answer */
-            srv_metrics_count(&h->metrics, rq->route, 499, now() - rq->t_start);
-            rq->answered = true;
-            return MHD_NO;
-        }
-        return body ? send_body(h, c, rq, 200, body, "application/json") : send_error(h, c, rq, &err);
+        return send_collected(h, c, rq, body, &err);
     }
     sse_reader_ctx *rd = calloc(1, sizeof *rd);
     if (!rd) {
@@ -243,28 +315,9 @@ static enum MHD_Result generate(srv_http *h, struct MHD_Connection *c, request_c
         srv_stream_unref(s);
         return fail(h, c, rq, 500, "out of memory%s", "");
     }
-    rd->h = h;
     rd->stream = s;
-    rd->last_send = now();
-    atomic_fetch_add(&h->open_streams, 1);
     srv_sse_init(&rd->sse, &meta, srv_stream_request(s));
-    if (srv_sse_start(&rd->sse, &rd->out)) {
-        sse_free(rd);
-        return fail(h, c, rq, 500, "out of memory%s", "");
-    }
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, rd, sse_free);
-    if (!r) {
-        sse_free(rd);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    add_cors(h, c, r);
-    enum MHD_Result res = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    rq->answered = true;
-    srv_metrics_count(&h->metrics, rq->route, 200, now() - rq->t_start);
-    return res;
+    return send_sse(h, c, rq, rd);
 }
 
 /* ---- the small routes ---- */
@@ -527,6 +580,8 @@ void srv_http_ready(srv_http *h, srv_sched *sched, const g4_model *model, const 
     h->max_tokens = max_tokens;
     atomic_store(&h->ready, 1);
 }
+
+void srv_http_set_tools(srv_http *h, const srv_tools *tools) { h->tools = tools; }
 
 void srv_http_drain(srv_http *h) { atomic_store(&h->draining, 1); }
 

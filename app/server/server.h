@@ -4,10 +4,13 @@
  * stream.c (the events one HTTP request receives from the scheduler),
  * scheduler.c (slots on one g4_context, continuous batching), stops.c (stop
  * strings), response.c (events -> OpenAI JSON and SSE chunks), metrics.c
- * (Prometheus counters), http.c (libmicrohttpd: routing, auth, CORS, limits). */
+ * (Prometheus counters), toolloop.c (--server-tools: the Lua tools the server runs
+ * itself for chat requests, step after step), http.c (libmicrohttpd: routing, auth,
+ * CORS, limits). */
 #ifndef G4_SERVER_H
 #define G4_SERVER_H
 
+#include "agent/agent.h"
 #include "chat/constraint.h"
 #include "gemma4.h"
 
@@ -248,6 +251,42 @@ void srv_metrics_count(srv_metrics *m, srv_route route, int status, double secon
  * sched may be NULL while the model loads. */
 char *srv_metrics_render(srv_metrics *m, srv_sched *sched, const char *model_name);
 
+/* ---- Server-side tools (--server-tools): the loop over steps ------------------------- */
+
+/* What the server offers and runs itself (docs/server.md, "Server-side tools"). */
+typedef struct {
+    const agent_toolbox *toolbox;
+    const agent_policy *policy;  /* allow runs; ask and deny are refused (nobody can be asked) */
+    const char *tools_json;      /* the served tools as OpenAI tools JSON */
+    int max_steps;               /* generations per request */
+} srv_tools;
+
+typedef struct srv_toolloop srv_toolloop;
+
+/* Parses a chat body with the server's tools added to the client's (the client's
+ * tool of the same name wins), validates it like srv_request_parse (n > 1 is a 400)
+ * and submits the first step. NULL with err. */
+srv_toolloop *srv_toolloop_start(const srv_tools *tools, srv_sched *sched, const g4_vocab *vocab,
+                                 const char *chat_template, const srv_limits *lim, const char *body, size_t len,
+                                 srv_error *err);
+/* The first step's request as validated (stream, include_usage, logprobs: what the
+ * SSE writer needs; the loop keeps one choice). */
+const srv_request *srv_toolloop_request(const srv_toolloop *l);
+/* Non-streaming: runs the loop to its end and returns the chat.completion (malloc'd)
+ * whose message carries "server_tool_calls"; NULL with err (499 when client_gone
+ * said so: the loop is cancelled). */
+char *srv_toolloop_collect(srv_toolloop *l, const srv_reply_meta *meta, int timeout_ms, bool (*client_gone)(void *),
+                           void *user, srv_error *err);
+/* Streaming: waits at most timeout_ms for the loop to move on and appends the SSE
+ * bytes of what happened (deltas of every step, "server_tool_call" chunks, the
+ * end and [DONE]). Returns 1 once the stream is complete, 0 to call again, -1 when
+ * out of memory. */
+int srv_toolloop_sse(srv_toolloop *l, srv_sse *sse, srv_buf *out, int timeout_ms);
+/* Stops the loop: the running generation and tool calls (client gone, shutdown). */
+void srv_toolloop_cancel(srv_toolloop *l);
+/* Cancels what still runs, waits for the tool calls and frees the loop. */
+void srv_toolloop_free(srv_toolloop *l);
+
 /* ---- The HTTP server ---------------------------------------------------------------- */
 
 typedef struct {
@@ -269,6 +308,9 @@ srv_http *srv_http_start(const srv_http_params *params, char *err, size_t err_si
  * model_name are kept by pointer. */
 void srv_http_ready(srv_http *h, srv_sched *sched, const g4_model *model, const char *chat_template,
                     const char *model_name, int n_ctx, int max_tokens);
+/* Chat requests run the server's own tools (before srv_http_ready; kept by pointer;
+ * NULL: none, tool calls go back to the client). */
+void srv_http_set_tools(srv_http *h, const srv_tools *tools);
 /* New requests get 503 from now on; running streams go on. */
 void srv_http_drain(srv_http *h);
 /* The port bound (useful with port 0). */
