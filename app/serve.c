@@ -222,8 +222,10 @@ static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools 
         free(err);
         return -1;
     }
-    *tools = (srv_tools){.toolbox = agent->toolbox, .policy = agent->policy, .tools_json = agent->tools_json,
-                         .max_steps = o->max_steps ? o->max_steps : 8};
+    tools->toolbox = agent->toolbox;
+    tools->policy = agent->policy;
+    tools->tools_json = agent->tools_json;
+    tools->max_steps = o->max_steps ? o->max_steps : 8;
     json_t *list = json_loads(agent->tools_json, 0, NULL);
     size_t i;
     json_t *t;
@@ -337,15 +339,18 @@ int cmd_serve(int argc, char **argv) {
 
     int sig = wait_signal(&sigs);
     fprintf(stderr, "gemma4: %s: finishing %d running requests (at most %d s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-            srv_sched_load(sched), o.shutdown_timeout);
+            srv_sched_load(sched) + atomic_load(&tools.running), o.shutdown_timeout);
     srv_http_drain(http);
     struct timespec tick = {0, 50 * 1000000L};
-    for (int waited = 0; srv_sched_load(sched) > 0 && waited < o.shutdown_timeout * 20; waited++) {
+    for (int waited = 0; (srv_sched_load(sched) > 0 || atomic_load(&tools.running) > 0) && waited < o.shutdown_timeout * 20;
+         waited++) {
         sigset_t pending;
         if (!sigpending(&pending) && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) break;
         nanosleep(&tick, NULL);
     }
-    srv_sched_shutdown(sched); /* what still runs ends with "abort", streams end with [DONE] */
+    atomic_store(&tools.stop, 1); /* running server tools are cancelled: their loops end with "abort" */
+    for (int waited = 0; atomic_load(&tools.running) > 0 && waited < 40; waited++) nanosleep(&tick, NULL);
+    srv_sched_shutdown(sched);    /* what still runs ends with "abort", streams end with [DONE] */
     srv_http_flush_streams(http, 2000);
     rc = 0;
 done:

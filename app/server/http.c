@@ -29,7 +29,7 @@ struct srv_http {
     int port;
     atomic_int ready, draining;
     srv_sched *sched;
-    const srv_tools *tools;    /* --server-tools, or NULL */
+    srv_tools *tools;    /* --server-tools, or NULL */
     const g4_vocab *vocab;
     const char *chat_template;
     const char *model_name;
@@ -581,7 +581,7 @@ void srv_http_ready(srv_http *h, srv_sched *sched, const g4_model *model, const 
     atomic_store(&h->ready, 1);
 }
 
-void srv_http_set_tools(srv_http *h, const srv_tools *tools) { h->tools = tools; }
+void srv_http_set_tools(srv_http *h, srv_tools *tools) { h->tools = tools; }
 
 void srv_http_drain(srv_http *h) { atomic_store(&h->draining, 1); }
 

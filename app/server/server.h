@@ -259,6 +259,8 @@ typedef struct {
     const agent_policy *policy;  /* allow runs; ask and deny are refused (nobody can be asked) */
     const char *tools_json;      /* the served tools as OpenAI tools JSON */
     int max_steps;               /* generations per request */
+    atomic_int running;          /* tool loops (requests) running now */
+    atomic_int stop;             /* set at shutdown: running tools are cancelled */
 } srv_tools;
 
 typedef struct srv_toolloop srv_toolloop;
@@ -266,7 +268,7 @@ typedef struct srv_toolloop srv_toolloop;
 /* Parses a chat body with the server's tools added to the client's (the client's
  * tool of the same name wins), validates it like srv_request_parse (n > 1 is a 400)
  * and submits the first step. NULL with err. */
-srv_toolloop *srv_toolloop_start(const srv_tools *tools, srv_sched *sched, const g4_vocab *vocab,
+srv_toolloop *srv_toolloop_start(srv_tools *tools, srv_sched *sched, const g4_vocab *vocab,
                                  const char *chat_template, const srv_limits *lim, const char *body, size_t len,
                                  srv_error *err);
 /* The first step's request as validated (stream, include_usage, logprobs: what the
@@ -310,7 +312,7 @@ void srv_http_ready(srv_http *h, srv_sched *sched, const g4_model *model, const 
                     const char *model_name, int n_ctx, int max_tokens);
 /* Chat requests run the server's own tools (before srv_http_ready; kept by pointer;
  * NULL: none, tool calls go back to the client). */
-void srv_http_set_tools(srv_http *h, const srv_tools *tools);
+void srv_http_set_tools(srv_http *h, srv_tools *tools);
 /* New requests get 503 from now on; running streams go on. */
 void srv_http_drain(srv_http *h);
 /* The port bound (useful with port 0). */

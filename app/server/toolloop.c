@@ -36,7 +36,7 @@ typedef struct {
 typedef enum { TL_STEP, TL_TOOLS, TL_DONE } tl_state;
 
 struct srv_toolloop {
-    const srv_tools *tools;
+    srv_tools *tools;
     srv_sched *sched;
     const g4_vocab *vocab;
     const char *chat_template;
@@ -352,6 +352,7 @@ static int step_event(srv_toolloop *l, const tl_sink *sink, srv_event *ev) {
  * (the sink got DONE or ERROR), 0 otherwise, -1 when out of memory. */
 static int advance(srv_toolloop *l, const tl_sink *sink, int timeout_ms) {
     if (l->state == TL_DONE) return 1;
+    if (atomic_load(&l->tools->stop)) srv_toolloop_cancel(l); /* the server is shutting down */
     if (l->state == TL_STEP) {
         srv_event *ev = srv_stream_pop(l->running, timeout_ms);
         if (!ev) return 0;
@@ -406,7 +407,7 @@ static int merge_tools(srv_toolloop *l, srv_error *err) {
     return rc;
 }
 
-srv_toolloop *srv_toolloop_start(const srv_tools *tools, srv_sched *sched, const g4_vocab *vocab,
+srv_toolloop *srv_toolloop_start(srv_tools *tools, srv_sched *sched, const g4_vocab *vocab,
                                  const char *chat_template, const srv_limits *lim, const char *body, size_t len,
                                  srv_error *err) {
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
@@ -436,6 +437,7 @@ srv_toolloop *srv_toolloop_start(const srv_tools *tools, srv_sched *sched, const
     atomic_init(&l->cancel, 0);
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cond, NULL);
+    atomic_fetch_add(&tools->running, 1);
     json_t *mt = json_object_get(root, "max_completion_tokens");
     if (!mt || json_is_null(mt)) mt = json_object_get(root, "max_tokens");
     l->max_tokens = json_is_integer(mt) && json_integer_value(mt) > 0 && json_integer_value(mt) <= lim->max_tokens
@@ -466,6 +468,7 @@ void srv_toolloop_free(srv_toolloop *l) {
     json_decref(l->server_calls);
     pthread_cond_destroy(&l->cond);
     pthread_mutex_destroy(&l->mu);
+    atomic_fetch_sub(&l->tools->running, 1);
     free(l);
 }
 

@@ -28,7 +28,9 @@ LUA
 }
 tool echo 'return "MARK-echo " .. tostring(args.text)'
 tool note 'return "MARK-note " .. tostring(args.text)' writes
-tool slow 'while true do end'
+# slow: busy until the --tool-timeout or a cancel (each iteration a host call, so the
+# instruction limit is far off)
+tool slow 'local t = {} for i = 1, 50 do t[i] = i end while true do ctx.json.encode(t) end'
 
 chat() { status POST /v1/chat/completions -H "Content-Type: application/json" --data-binary "$1"; }
 forced() { # TOOL [extra JSON fields]: a request whose first step must call TOOL
@@ -60,7 +62,7 @@ ONE_STEP_PROMPT=$(python3 -c "import json; print(json.load(open('$TMP/body'))['u
 stop_server
 
 # ---- 2. the loop: up to 3 steps ----
-start_server "$TMP/log2" -m "$DENSE" -t 1 --server-tools all --max-steps 3 --tool-timeout 60 ||
+start_server "$TMP/log2" -m "$DENSE" -t 1 --server-tools all --max-steps 3 --tool-timeout 60 --shutdown-timeout 2 ||
     { bad "server start"; finish; exit 1; }
 check "startup marks the tool that asks as refused" grep -q "note (refused: asks; --yes or --allow)" "$TMP/log2"
 s=$(chat "$(forced echo)")
@@ -114,7 +116,22 @@ s=$(chat "$(forced echo)")
 check "after clients left mid-loop the server answers the next request" eval '[ "$s" = 200 ] && grep -q "MARK-echo hi" "$TMP/body" && kill -0 $SERVER_PID'
 s=$(status POST /v1/completions --data-binary '{"prompt":"Hi","max_tokens":4}')
 check "/v1/completions is unchanged" eval '[ "$s" = 200 ] && grep -q text_completion "$TMP/body" && ! grep -q server_tool "$TMP/body"'
-stop_server
+# SIGTERM while a tool runs: the request gets --shutdown-timeout (2 s), then its tool is
+# cancelled, it ends with "abort", and the server exits 0
+curl -s -o "$TMP/slow" --max-time 20 "http://127.0.0.1:$PORT/v1/chat/completions" --data-binary "$(forced slow)" &
+CURL=$!
+sleep 1
+t0=$(date +%s)
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID"; rc=$?
+t1=$(date +%s)
+SERVER_PID=""
+wait $CURL
+check "SIGTERM with a tool running: exit 0 after the shutdown timeout, not the tool's" eval '[ $rc = 0 ] && [ $((t1 - t0)) -ge 2 ] && [ $((t1 - t0)) -le 8 ]'
+check "SIGTERM: the client gets the reply, finish abort, the tool cancelled" python3 -c "
+import json; r = json.load(open('$TMP/slow')); c = r['choices'][0]
+assert c['finish_reason'] == 'abort', c
+assert 'cancelled' in c['message']['server_tool_calls'][0]['content'], c"
 
 # ---- 3. without --server-tools nothing runs ----
 start_server "$TMP/log3" -m "$DENSE" -t 1 || { bad "server start"; finish; exit 1; }
