@@ -31,6 +31,7 @@ static const char chat_usage[] =
     "  --allow-shell           tools may run commands       --max-steps N    generations per message (default 8)\n"
     "  --tool-choice C         auto (default), required or a tool's name: what each message's first reply does\n"
     "  --allow NAME,...        these tools run without asking  --deny NAME,...  these never run\n"
+    "  --tool-env NAME,...     environment variables the tools may read (ctx.env.get; default none)\n"
     "  --yes                   no tool asks (those that would run at once); tool.NAME = allow|ask|deny in the\n"
     "                          config sets one tool's permission\n";
 
@@ -44,7 +45,7 @@ static int parse_real(const char *opt, const char *v, double lo, double hi, floa
 
 typedef struct {
     const char *model, *theme, *system, *resume, *template_file;
-    const char *tools, *workspace, *tool_choice;
+    const char *tools, *workspace, *tool_choice, *tool_env;
     const char **tool_dirs; /* [argc], NULL-terminated */
     int n_tool_dirs, max_steps;
     agent_overrides overrides; /* --allow / --deny, in order (after the config's tool.NAME lines) */
@@ -76,6 +77,7 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         else if (!strcmp(a, "--tools")) f->tools = v;
         else if (!strcmp(a, "--tools-dir")) f->tool_dirs[f->n_tool_dirs++] = v;
         else if (!strcmp(a, "--workspace")) f->workspace = v;
+        else if (!strcmp(a, "--tool-env")) f->tool_env = v;
         else if (!strcmp(a, "--tool-choice")) f->tool_choice = v;
         else if (!strcmp(a, "--allow") || !strcmp(a, "--deny")) {
             char *err = NULL;
@@ -131,6 +133,7 @@ static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
     agent_setup_options so = {.selection = selection, .extra_dirs = f->tool_dirs, .yes = f->yes,
                               .limits = agent_limits_defaults()};
     so.limits.workspace = f->workspace;
+    so.env = f->tool_env ? f->tool_env : c->tool_env;
     so.limits.allow_proc = f->allow_shell;
     /* the config's tool.NAME lines first, then --allow / --deny */
     agent_overrides all = {0};

@@ -33,7 +33,7 @@ typedef struct {
     bool think, show_thinking, raw, stats;
     chat_settings settings;
     /* the agent (--tools) */
-    const char *tools, *workspace;
+    const char *tools, *workspace, *tool_env;
     const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
     agent_overrides overrides;    /* NAME=allow|deny from --allow / --deny in order */
     int n_tool_dirs, max_steps;
@@ -80,6 +80,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--allow")) { if (add_overrides(o, a, v, "allow")) return -1; o->agent_flag = true; }
         else if (!strcmp(a, "--deny")) { if (add_overrides(o, a, v, "deny")) return -1; o->agent_flag = true; }
         else if (!strcmp(a, "--workspace")) o->workspace = v, o->agent_flag = true;
+        else if (!strcmp(a, "--tool-env")) o->tool_env = v, o->agent_flag = true;
         else if (!strcmp(a, "--allow-shell")) o->allow_shell = o->agent_flag = true, used = 0;
         else if (!strcmp(a, "--max-steps")) { if ((o->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1; o->agent_flag = true; }
         else if (!strcmp(a, "--tool-timeout")) {
@@ -110,7 +111,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
     if (o->tools && o->tools_file)
         return cli_fail("give --tools (tools the app runs) or --tools-json (tools you run), not both"), -1;
     if (o->agent_flag && !o->tools)
-        return cli_fail("--tools-dir, --yes, --allow, --deny, --workspace, --allow-shell, --max-steps and "
+        return cli_fail("--tools-dir, --yes, --allow, --deny, --workspace, --tool-env, --allow-shell, --max-steps and "
                         "--tool-timeout need --tools all|NAME,..."), -1;
     if (o->tool_choice && !o->tools_file && !o->tools)
         return cli_fail("--tool-choice needs --tools-json FILE or --tools all|NAME,..."), -1;
@@ -407,6 +408,7 @@ static int load_tools(const gen_opts *o, agent_setup *out) {
         .limits = agent_limits_defaults(),
     };
     so.limits.workspace = o->workspace;
+    so.env = o->tool_env;
     so.limits.allow_proc = o->allow_shell;
     if (o->tool_timeout > 0) so.limits.timeout_s = o->tool_timeout;
     char *err = NULL;

@@ -45,6 +45,7 @@ static const char usage[] =
     "  --tools-dir DIR        also load the tools in DIR (after tools/lua or $G4_TOOLS_DIR, ~/.config/gemma4/tools)\n"
     "  --yes                  approve every call that asks   --allow NAME,...  --deny NAME,...  per tool\n"
     "  --workspace DIR        the directory the tools' files are confined to (default: the current one)\n"
+    "  --tool-env NAME,...    environment variables the tools may read (ctx.env.get; default none)\n"
     "  --allow-shell          tools may run commands   --tool-timeout S  seconds per call (default 30)\n"
     "  --max-steps N          generations at most (default 8)\n"
     "  exit status: 0 answered, 1 error, 2 usage, 3 cut at -n or a full context, 130 interrupted\n"

@@ -46,6 +46,7 @@ static const char serve_usage[] =
     "  --server-tools all|NAME,...  run these Lua tools on the server for chat requests\n"
     "  --tools-dir DIR         also load the tools in DIR (repeatable)\n"
     "  --workspace DIR         the tools' files stay inside DIR (default: the current directory)\n"
+    "  --tool-env NAME,...     environment variables the tools may read (default none)\n"
     "  --allow-shell           tools may run commands\n"
     "  --tool-timeout S        seconds a tool call may run (default 30)\n"
     "  --max-steps N           generations per request (default 8)\n"
@@ -59,7 +60,7 @@ typedef struct {
     srv_sched_params sched;
     int max_tokens, shutdown_timeout;
     /* --server-tools */
-    const char *server_tools, *workspace;
+    const char *server_tools, *workspace, *tool_env;
     const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
     char **overrides;             /* NAME=allow|deny from --allow / --deny in order, NULL-terminated */
     int n_tool_dirs, n_overrides, max_steps;
@@ -87,6 +88,7 @@ static int parse_tool_flag(serve_opts *o, const char *a, const char *v) {
     if (!strcmp(a, "--server-tools")) o->server_tools = v;
     else if (!strcmp(a, "--tools-dir")) o->tool_dirs[o->n_tool_dirs++] = v, o->tools_flag = true;
     else if (!strcmp(a, "--workspace")) o->workspace = v, o->tools_flag = true;
+    else if (!strcmp(a, "--tool-env")) o->tool_env = v, o->tools_flag = true;
     else if (!strcmp(a, "--allow")) return add_overrides(o, a, v, "allow") ? -1 : (o->tools_flag = true, 1);
     else if (!strcmp(a, "--deny")) return add_overrides(o, a, v, "deny") ? -1 : (o->tools_flag = true, 1);
     else if (!strcmp(a, "--max-steps")) {
@@ -214,6 +216,7 @@ static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools 
         .limits = agent_limits_defaults(),
     };
     so.limits.workspace = o->workspace;
+    so.env = o->tool_env;
     so.limits.allow_proc = o->allow_shell;
     if (o->tool_timeout > 0) so.limits.timeout_s = o->tool_timeout;
     char *err = NULL;

@@ -2,6 +2,7 @@
  *   gemma4 tools [list] [--tools-dir DIR]...        each tool with its permission and
  *                                                   description; broken scripts warned about
  *   gemma4 tools run NAME [ARGS_JSON | -] [--workspace DIR] [--allow-shell] [--timeout S]
+ *                                                   [--tool-env NAME,...]
  * `run` calls one tool in its sandbox, as the agent loop would, and prints what the
  * model would see: exit 0, or 1 when the call failed (its error JSON is printed too). */
 #include "cli.h"
@@ -24,7 +25,7 @@ static const char *permission_name(agent_permission p) {
 
 static int usage_error(const char *msg) {
     cli_fail("%s (usage: gemma4 tools [list] | gemma4 tools run NAME [ARGS_JSON|-] [--workspace DIR] "
-             "[--allow-shell] [--timeout S] [--tools-dir DIR])", msg);
+             "[--allow-shell] [--timeout S] [--tool-env NAME,...] [--tools-dir DIR])", msg);
     return 2;
 }
 
@@ -37,9 +38,10 @@ int cmd_tools(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--allow-shell")) { opt.limits.allow_proc = true; continue; }
-        if (!strcmp(a, "--workspace") || !strcmp(a, "--tools-dir") || !strcmp(a, "--timeout")) {
+        if (!strcmp(a, "--workspace") || !strcmp(a, "--tools-dir") || !strcmp(a, "--timeout") || !strcmp(a, "--tool-env")) {
             if (!v) return usage_error("an option needs a value");
             if (!strcmp(a, "--workspace")) opt.limits.workspace = v;
+            else if (!strcmp(a, "--tool-env")) opt.env = v;
             else if (!strcmp(a, "--timeout")) {
                 int s = cli_parse_int(a, v, 1, 3600);
                 if (s < 0) return 2;

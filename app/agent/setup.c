@@ -67,13 +67,40 @@ static void set_err(char **err, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* "A,B,C" -> a NULL-terminated array of malloc'd names in one block (free once), or
+ * NULL with *err set when a name is empty or not [A-Za-z0-9_]. */
+static char **split_names(const char *list, char **err) {
+    size_t n = 1, len = strlen(list);
+    for (const char *c = list; *c; c++) n += *c == ',';
+    char **names = malloc((n + 1) * sizeof *names + len + 1);
+    if (!names) return set_err(err, "out of memory"), NULL;
+    char *text = (char *)(names + n + 1);
+    memcpy(text, list, len + 1);
+    size_t k = 0;
+    for (char *name = strtok(text, ","); name; name = strtok(NULL, ",")) names[k++] = name;
+    names[k] = NULL;
+    for (size_t i = 0; i < k; i++)
+        if (strspn(names[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(names[i])) k = 0;
+    if (k != n) {
+        free(names);
+        set_err(err, "--tool-env takes environment variable names separated by commas, not '%s'", list);
+        return NULL;
+    }
+    return names;
+}
+
 int agent_setup_open(const agent_setup_options *opt, void (*warn)(const char *line, void *user), void *user,
                      agent_setup *out, char **err) {
     *out = (agent_setup){0};
     *err = NULL;
+    agent_limits limits = opt->limits;
+    char **env = NULL;
+    if (opt->env && *opt->env && !(env = split_names(opt->env, err))) return -1;
+    if (env) limits.env_allow = (const char *const *)env;
     char **dirs = agent_setup_dirs(opt->extra_dirs);
-    if (!dirs) return set_err(err, "out of memory"), -1;
-    out->toolbox = agent_toolbox_load((const char *const *)dirs, &opt->limits, warn, user);
+    if (!dirs) return free(env), set_err(err, "out of memory"), -1;
+    out->toolbox = agent_toolbox_load((const char *const *)dirs, &limits, warn, user); /* copies env */
+    free(env);
     if (!out->toolbox) {
         set_err(err, "cannot load the tools: out of memory");
     } else if (agent_toolbox_count(out->toolbox) == 0) {

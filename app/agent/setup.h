@@ -14,6 +14,8 @@ typedef struct {
     const char *const *extra_dirs;  /* --tools-dir, NULL-terminated (NULL: none) */
     const char *const *overrides;   /* "NAME=allow|ask|deny" in order, NULL-terminated (NULL: none) */
     bool yes;                       /* every tool at ask becomes allow */
+    const char *env;                /* NAME,NAME,...: the environment variables ctx.env.get may read
+                                       (--tool-env, the config's tool_env; NULL: none) */
     agent_limits limits;            /* start from agent_limits_defaults() */
 } agent_setup_options;
 

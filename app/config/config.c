@@ -39,6 +39,7 @@ static const key_spec keys[] = {
     KEY(seed, KIND_SEED, 0, 0),
     KEY(system, KIND_TEXT, 0, 0),
     KEY(tools, KIND_TEXT, 0, 0),
+    KEY(tool_env, KIND_TEXT, 0, 0),
     KEY(think, KIND_SWITCH, 0, 0),
     KEY(threads, KIND_INT, 0, 4096),
     KEY(ctx, KIND_INT, 1, 1 << 30),
@@ -58,6 +59,7 @@ void config_free(config *c) {
     free(c->theme);
     free(c->system);
     free(c->tools);
+    free(c->tool_env);
     for (int i = 0; i < c->n_tool_permissions; i++) free(c->tool_permissions[i]);
     free(c->tool_permissions);
     config_init(c);

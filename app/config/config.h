@@ -17,6 +17,7 @@ typedef struct config {
     char *theme;          /* malloc'd; NULL = unset. A theme name: [A-Za-z0-9_-], 1..64 bytes */
     char *system;         /* malloc'd; NULL = unset. The system prompt (may be "") */
     char *tools;          /* malloc'd; NULL = unset. The tools the chat offers: all or NAME,NAME,... ("": none) */
+    char *tool_env;       /* malloc'd; NULL = unset. Environment variables tools may read: NAME,NAME,... */
     double temperature;   /* [0, 100]; NAN = unset */
     double top_p;         /* [0.001, 1]; NAN = unset */
     double min_p;         /* [0, 1]; NAN = unset */

@@ -123,4 +123,18 @@ check "http_json: GET decodes the body" eval 'python3 -c "import json,sys; r=jso
 run http_json "{\"url\":\"$U/echo\",\"method\":\"POST\",\"body\":{\"x\":[1,2,{\"y\":null}]}}"
 check "http_json: POST sends JSON" eval 'python3 -c "import json,sys; r=json.loads(sys.argv[1]); assert r[\"body\"]=={\"got\":{\"x\":[1,2,{\"y\":None}]}}, r" "$out"'
 
+# ---- ctx.env.get: only the names --tool-env allows ----
+mkdir -p "$TMP/extra"
+printf '%s\n' 'return { name = "envget", description = "e", parameters = { type = "object", properties = { name = { type = "string" } } },' \
+    '  run = function(args, ctx) return tostring(ctx.env.get(args.name)) end }' >"$TMP/extra/envget.lua"
+export G4_TEST_SECRET=s3cret
+run envget '{"name":"G4_TEST_SECRET"}' --tools-dir "$TMP/extra"
+check "env: nothing is readable by default" [ "$out" = nil ]
+run envget '{"name":"G4_TEST_SECRET"}' --tools-dir "$TMP/extra" --tool-env HOME,G4_TEST_SECRET
+check "env: --tool-env allows a name" [ "$out" = s3cret ]
+run envget '{"name":"PATH"}' --tools-dir "$TMP/extra" --tool-env HOME,G4_TEST_SECRET
+check "env: other names stay unreadable" [ "$out" = nil ]
+run envget '{}' --tools-dir "$TMP/extra" --tool-env 'A B'
+check "env: a bad --tool-env list is refused" eval '[ "$rc" = 1 ] && grep -q "tool-env" "$TMP/err"'
+
 finish
