@@ -29,6 +29,7 @@ static const char chat_usage[] =
     "                          that needs approval asks (docs/agent.md)\n"
     "  --tools-dir DIR         also load the tools in DIR   --workspace DIR  the tools' files stay inside DIR\n"
     "  --allow-shell           tools may run commands       --max-steps N    generations per message (default 8)\n"
+    "  --tool-timeout S        seconds a tool call may run (default 30)\n"
     "  --tool-choice C         auto (default), required or a tool's name: what each message's first reply does\n"
     "  --allow NAME,...        these tools run without asking  --deny NAME,...  these never run\n"
     "  --tool-env NAME,...     environment variables the tools may read (ctx.env.get; default none)\n"
@@ -45,11 +46,8 @@ static int parse_real(const char *opt, const char *v, double lo, double hi, floa
 
 typedef struct {
     const char *model, *theme, *system, *resume, *template_file;
-    const char *tools, *workspace, *tool_choice, *tool_env;
-    const char **tool_dirs; /* [argc], NULL-terminated */
-    int n_tool_dirs, max_steps;
-    agent_overrides overrides; /* --allow / --deny, in order (after the config's tool.NAME lines) */
-    bool allow_shell, yes;
+    const char *tools, *tool_choice;
+    agent_flags agent;      /* --tools-dir, --workspace, --allow, ... (agent/setup.h) */
     bool resume_latest;
     int think; /* -1 unset */
     int threads, ctx;
@@ -61,8 +59,13 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--think")) { f->think = 1; continue; }
         if (!strcmp(a, "--no-think")) { f->think = 0; continue; }
-        if (!strcmp(a, "--allow-shell")) { f->allow_shell = true; continue; }
-        if (!strcmp(a, "--yes")) { f->yes = true; continue; }
+        char *err = NULL;
+        int taken = agent_flags_take(&f->agent, a, v, &err);
+        if (taken < 0) return cli_fail("%s", err ? err : "out of memory"), free(err), -1;
+        if (taken) {
+            i += taken - 1;
+            continue;
+        }
         if (!strcmp(a, "--resume")) {
             if (v && v[0] != '-') f->resume = v, i++;
             else f->resume_latest = true;
@@ -75,19 +78,7 @@ static int parse_flags(int argc, char **argv, chat_flags *f) {
         else if (!strcmp(a, "--system")) f->system = v;
         else if (!strcmp(a, "--chat-template")) f->template_file = v;
         else if (!strcmp(a, "--tools")) f->tools = v;
-        else if (!strcmp(a, "--tools-dir")) f->tool_dirs[f->n_tool_dirs++] = v;
-        else if (!strcmp(a, "--workspace")) f->workspace = v;
-        else if (!strcmp(a, "--tool-env")) f->tool_env = v;
         else if (!strcmp(a, "--tool-choice")) f->tool_choice = v;
-        else if (!strcmp(a, "--allow") || !strcmp(a, "--deny")) {
-            char *err = NULL;
-            if (agent_overrides_add_list(&f->overrides, v, a[2] == 'a' ? "allow" : "deny", &err)) {
-                cli_fail("%s: %s", a, err ? err : "out of memory");
-                free(err);
-                return -1;
-            }
-        }
-        else if (!strcmp(a, "--max-steps")) { if ((f->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1; }
         else if (!strcmp(a, "--temp")) { if (parse_real(a, v, 0, 100, &f->s.temperature)) return -1; }
         else if (!strcmp(a, "--top-p")) { if (parse_real(a, v, 0.001, 1, &f->s.top_p)) return -1; }
         else if (!strcmp(a, "--min-p")) { if (parse_real(a, v, 0, 1, &f->s.min_p)) return -1; }
@@ -130,25 +121,12 @@ static void warn_line(const char *line, void *user) {
 static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
     const char *selection = f->tools ? f->tools : c->tools;
     if (!selection || !*selection) return 0;
-    agent_setup_options so = {.selection = selection, .extra_dirs = f->tool_dirs, .yes = f->yes,
-                              .limits = agent_limits_defaults()};
-    so.limits.workspace = f->workspace;
-    so.env = f->tool_env ? f->tool_env : c->tool_env;
-    so.limits.allow_proc = f->allow_shell;
-    /* the config's tool.NAME lines first, then --allow / --deny */
-    agent_overrides all = {0};
-    int rc = 0;
-    for (int i = 0; i < c->n_tool_permissions && !rc; i++) rc = agent_overrides_add(&all, c->tool_permissions[i]);
-    for (int i = 0; i < f->overrides.n && !rc; i++) rc = agent_overrides_add(&all, f->overrides.items[i]);
-    if (rc) {
-        agent_overrides_free(&all);
-        return cli_fail("out of memory"), -1;
-    }
-    so.overrides = (const char *const *)all.items;
+    agent_flags flags = f->agent;
+    if (!flags.env) flags.env = c->tool_env;
+    /* the config's tool.NAME lines come before --allow / --deny */
+    agent_overrides config_lines = {.items = c->tool_permissions, .n = c->n_tool_permissions};
     char *err = NULL;
-    rc = agent_setup_open(&so, warn_line, NULL, out, &err);
-    agent_overrides_free(&all);
-    if (rc) {
+    if (agent_flags_setup(&flags, selection, &config_lines, warn_line, NULL, out, &err)) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return -1;
@@ -156,32 +134,19 @@ static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
     return 0;
 }
 
-static int chat_with(int argc, char **argv, chat_flags *fp);
-static int chat_flagged(chat_flags *fp);
+static int chat_with(chat_flags f);
 
 int cmd_chat(int argc, char **argv) {
     chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .s = chat_settings_defaults()};
     f.s.think = -1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) return fputs(chat_usage, stdout), 0;
-    const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
-    if (!dirs) return cli_fail("out of memory");
-    f.tool_dirs = dirs;
-    int rc = chat_with(argc, argv, &f);
-    free(dirs);
-    return rc;
-}
-
-/* cmd_chat once the flags' storage exists. */
-static int chat_with(int argc, char **argv, chat_flags *fp) {
-    chat_flags f = *fp;
-    int status = parse_flags(argc, argv, &f) ? 2 : chat_flagged(&f);
-    agent_overrides_free(&f.overrides);
+    int status = parse_flags(argc, argv, &f) ? 2 : chat_with(f);
+    agent_flags_free(&f.agent);
     return status;
 }
 
-/* chat_with once the flags are parsed. */
-static int chat_flagged(chat_flags *fp) {
-    chat_flags f = *fp;
+/* cmd_chat once the flags are parsed. */
+static int chat_with(chat_flags f) {
     config c;
     config_init(&c);
     char path[4096], err[1024];
@@ -189,11 +154,11 @@ static int chat_flagged(chat_flags *fp) {
         config_free(&c);
         return cli_fail("%s", err);
     }
-    if ((f.n_tool_dirs || f.workspace || f.allow_shell || f.max_steps || f.tool_choice || f.yes || f.overrides.n) &&
-        !f.tools && !(c.tools && *c.tools)) {
+    if ((f.agent.given || f.tool_choice) && !f.tools && !(c.tools && *c.tools)) {
         config_free(&c);
-        return cli_fail("--tools-dir, --workspace, --allow-shell, --max-steps, --tool-choice, --yes, --allow and "
-                        "--deny need --tools all|NAME,... (or tools = ... in the config)"), 2;
+        return cli_fail("--tools-dir, --workspace, --tool-env, --allow-shell, --max-steps, --tool-timeout, "
+                        "--tool-choice, --yes, --allow and --deny need --tools all|NAME,... (or tools = ... in the "
+                        "config)"), 2;
     }
     const char *tc = f.tool_choice;
     if (tc && !strcmp(tc, "required")) f.s.tool_choice = CHAT_TOOLS_REQUIRED;
@@ -210,7 +175,7 @@ static int chat_flagged(chat_flags *fp) {
     agent_setup tools = {0};
     if (load_tools(&f, &c, &tools)) goto out;
     o.tools = tools.toolbox ? &tools : NULL;
-    o.max_steps = f.max_steps;
+    o.max_steps = f.agent.max_steps;
     if (f.template_file && !(template_text = cli_read_file(f.template_file, "the chat template"))) goto out;
     o.engine.chat_template = template_text;
     if (cli_resolve_model(o.model, &resolved)) goto out;

@@ -32,24 +32,9 @@ typedef struct {
     int n_predict, n_ctx, threads;
     bool think, show_thinking, raw, stats;
     chat_settings settings;
-    /* the agent (--tools) */
-    const char *tools, *workspace, *tool_env;
-    const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
-    agent_overrides overrides;    /* NAME=allow|deny from --allow / --deny in order */
-    int n_tool_dirs, max_steps;
-    bool yes, allow_shell, agent_flag; /* agent_flag: a flag that needs --tools was given */
-    double tool_timeout;
+    const char *tools;            /* the agent: --tools all|NAME,... */
+    agent_flags agent;            /* its flags (agent/setup.h) */
 } gen_opts;
-
-/* --allow / --deny LIST: one NAME=WORD override per name, in order. */
-static int add_overrides(gen_opts *o, const char *opt, const char *list, const char *word) {
-    if (!list) return 0; /* "needs a value" is said by the caller */
-    char *err = NULL;
-    if (!agent_overrides_add_list(&o->overrides, list, word, &err)) return 0;
-    cli_fail("%s: %s", opt, err ? err : "out of memory");
-    free(err);
-    return -1;
-}
 
 static int parse_float(const char *opt, const char *v, float lo, float hi, float *out) {
     char *end;
@@ -63,7 +48,8 @@ static int parse(int argc, char **argv, gen_opts *o) {
     chat_settings *s = &o->settings;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int used = 1; /* takes a value */
+        int used = 1, taken; /* takes a value */
+        char *err;
         if (!strcmp(a, "--think")) o->think = true, used = 0;
         else if (!strcmp(a, "--show-thinking")) o->show_thinking = true, used = 0;
         else if (!strcmp(a, "--hide-thinking")) used = 0; /* the default now; accepted for old scripts */
@@ -75,18 +61,9 @@ static int parse(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--tool-choice")) o->tool_choice = v;
         else if (!strcmp(a, "--no-parallel-tool-calls")) s->parallel_tool_calls = 0, used = 0;
         else if (!strcmp(a, "--tools")) o->tools = v;
-        else if (!strcmp(a, "--tools-dir")) { if (v) o->tool_dirs[o->n_tool_dirs++] = v; o->agent_flag = true; }
-        else if (!strcmp(a, "--yes")) o->yes = o->agent_flag = true, used = 0;
-        else if (!strcmp(a, "--allow")) { if (add_overrides(o, a, v, "allow")) return -1; o->agent_flag = true; }
-        else if (!strcmp(a, "--deny")) { if (add_overrides(o, a, v, "deny")) return -1; o->agent_flag = true; }
-        else if (!strcmp(a, "--workspace")) o->workspace = v, o->agent_flag = true;
-        else if (!strcmp(a, "--tool-env")) o->tool_env = v, o->agent_flag = true;
-        else if (!strcmp(a, "--allow-shell")) o->allow_shell = o->agent_flag = true, used = 0;
-        else if (!strcmp(a, "--max-steps")) { if ((o->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1; o->agent_flag = true; }
-        else if (!strcmp(a, "--tool-timeout")) {
-            float t;
-            if (parse_float(a, v, 0.001f, 86400, &t)) return -1;
-            o->tool_timeout = t, o->agent_flag = true;
+        else if ((taken = agent_flags_take(&o->agent, a, v, &err)) != 0) {
+            if (taken < 0) return cli_fail("%s", err ? err : "out of memory"), free(err), -1;
+            used = taken - 1;
         }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
@@ -110,7 +87,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
     if (o->schema_file && o->grammar_file) return cli_fail("give --json-schema or --grammar, not both"), -1;
     if (o->tools && o->tools_file)
         return cli_fail("give --tools (tools the app runs) or --tools-json (tools you run), not both"), -1;
-    if (o->agent_flag && !o->tools)
+    if (o->agent.given && !o->tools)
         return cli_fail("--tools-dir, --yes, --allow, --deny, --workspace, --tool-env, --allow-shell, --max-steps and "
                         "--tool-timeout need --tools all|NAME,..."), -1;
     if (o->tool_choice && !o->tools_file && !o->tools)
@@ -330,7 +307,7 @@ static int answer(const gen_opts *o, chat_engine *engine, const char *text, cons
             .policy = agent->policy,
             .tools_json = agent->tools_json,
             .settings = s,
-            .max_steps = o->max_steps,
+            .max_steps = o->agent.max_steps,
             .ask = ask_headless,
             .on_chat_event = on_event,
             .on_agent_event = on_agent_event,
@@ -400,19 +377,8 @@ static void warn_line(const char *line, void *user) {
 
 /* --tools: loads the tool scripts, the policy and the selected tools; -1 after a message. */
 static int load_tools(const gen_opts *o, agent_setup *out) {
-    agent_setup_options so = {
-        .selection = o->tools,
-        .extra_dirs = o->tool_dirs,
-        .overrides = (const char *const *)o->overrides.items,
-        .yes = o->yes,
-        .limits = agent_limits_defaults(),
-    };
-    so.limits.workspace = o->workspace;
-    so.env = o->tool_env;
-    so.limits.allow_proc = o->allow_shell;
-    if (o->tool_timeout > 0) so.limits.timeout_s = o->tool_timeout;
     char *err = NULL;
-    if (agent_setup_open(&so, warn_line, NULL, out, &err)) {
+    if (agent_flags_setup(&o->agent, o->tools, NULL, warn_line, NULL, out, &err)) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return -1;
@@ -465,14 +431,8 @@ static int generate(gen_opts o) {
     return status;
 }
 
-static void free_opts(gen_opts *o) {
-    agent_overrides_free(&o->overrides);
-    free(o->tool_dirs);
-}
-
 int cmd_generate(int argc, char **argv) {
     gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
-    if (!(o.tool_dirs = calloc((size_t)argc + 1, sizeof *o.tool_dirs))) return cli_fail("out of memory");
     int status = EXIT_USAGE;
     char *hub_path = NULL; /* a hub id's local copy, downloaded if missing */
     if (parse(argc, argv, &o)) goto out;
@@ -482,6 +442,6 @@ int cmd_generate(int argc, char **argv) {
     status = generate(o);
 out:
     free(hub_path);
-    free_opts(&o);
+    agent_flags_free(&o.agent);
     return status;
 }

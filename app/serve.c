@@ -59,48 +59,22 @@ typedef struct {
     srv_http_params http;
     srv_sched_params sched;
     int max_tokens, shutdown_timeout;
-    /* --server-tools */
-    const char *server_tools, *workspace, *tool_env;
-    const char **tool_dirs;       /* --tools-dir, NULL-terminated ([argc]) */
-    char **overrides;             /* NAME=allow|deny from --allow / --deny in order, NULL-terminated */
-    int n_tool_dirs, n_overrides, max_steps;
-    bool yes, allow_shell, tools_flag; /* tools_flag: a flag that needs --server-tools was given */
-    double tool_timeout;
+    const char *server_tools;     /* --server-tools all|NAME,... */
+    agent_flags agent;            /* its flags (agent/setup.h) */
 } serve_opts;
 
-/* --allow / --deny LIST: one NAME=WORD override per name, in order. */
-static int add_overrides(serve_opts *o, const char *opt, const char *list, const char *word) {
-    for (const char *p = list;;) {
-        size_t n = strcspn(p, ",");
-        if (n == 0 || n > 64) return cli_fail("%s takes tool names separated by commas, not '%s'", opt, list), -1;
-        char **grown = realloc(o->overrides, (size_t)(o->n_overrides + 2) * sizeof *grown);
-        if (!grown) return cli_fail("out of memory"), -1;
-        o->overrides = grown;
-        if (asprintf(&o->overrides[o->n_overrides], "%.*s=%s", (int)n, p, word) < 0) return cli_fail("out of memory"), -1;
-        o->overrides[++o->n_overrides] = NULL;
-        if (!p[n]) return 0;
-        p += n + 1;
-    }
-}
-
-/* The flags of --server-tools that take a value; 1 when a was one of them. */
+/* --server-tools and the agent's flags; 1 (or 2 with its value) when a was one of them. */
 static int parse_tool_flag(serve_opts *o, const char *a, const char *v) {
-    if (!strcmp(a, "--server-tools")) o->server_tools = v;
-    else if (!strcmp(a, "--tools-dir")) o->tool_dirs[o->n_tool_dirs++] = v, o->tools_flag = true;
-    else if (!strcmp(a, "--workspace")) o->workspace = v, o->tools_flag = true;
-    else if (!strcmp(a, "--tool-env")) o->tool_env = v, o->tools_flag = true;
-    else if (!strcmp(a, "--allow")) return add_overrides(o, a, v, "allow") ? -1 : (o->tools_flag = true, 1);
-    else if (!strcmp(a, "--deny")) return add_overrides(o, a, v, "deny") ? -1 : (o->tools_flag = true, 1);
-    else if (!strcmp(a, "--max-steps")) {
-        if ((o->max_steps = cli_parse_int(a, v, 1, 1000)) < 0) return -1;
-        o->tools_flag = true;
-    } else if (!strcmp(a, "--tool-timeout")) {
-        char *end;
-        double t = strtod(v, &end);
-        if (end == v || *end || !(t >= 0.001 && t <= 86400)) return cli_fail("--tool-timeout needs seconds in [0.001, 86400]"), -1;
-        o->tool_timeout = t, o->tools_flag = true;
-    } else return 0;
-    return 1;
+    if (!strcmp(a, "--server-tools")) {
+        if (!v) return cli_fail("--server-tools needs a value (see gemma4 --serve --help)"), -1;
+        o->server_tools = v;
+        return 2;
+    }
+    char *err = NULL;
+    int taken = agent_flags_take(&o->agent, a, v, &err);
+    if (taken < 0) cli_fail("%s", err ? err : "out of memory");
+    free(err);
+    return taken;
 }
 
 static int parse(int argc, char **argv, serve_opts *o) {
@@ -122,17 +96,12 @@ static int parse(int argc, char **argv, serve_opts *o) {
             o->http.insecure = true;
             continue;
         }
-        if (!strcmp(a, "--yes")) {
-            o->yes = o->tools_flag = true;
-            continue;
-        }
-        if (!strcmp(a, "--allow-shell")) {
-            o->allow_shell = o->tools_flag = true;
+        if ((n = parse_tool_flag(o, a, v)) < 0) return -1;
+        if (n) {
+            i += n - 1;
             continue;
         }
         NEED_VALUE();
-        if ((n = parse_tool_flag(o, a, v)) < 0) return -1;
-        if (n) continue;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--host")) o->http.host = v;
         else if (!strcmp(a, "--api-key")) o->http.api_key = v;
@@ -178,9 +147,9 @@ static int parse(int argc, char **argv, serve_opts *o) {
 #undef NEED_VALUE
     }
     if (!o->model) return cli_fail("no model: give -m MODEL (see gemma4 --serve --help)"), -1;
-    if (o->tools_flag && !o->server_tools)
-        return cli_fail("--tools-dir, --workspace, --allow-shell, --tool-timeout, --max-steps, --yes, --allow and --deny "
-                        "need --server-tools all|NAME,..."), -1;
+    if (o->agent.given && !o->server_tools)
+        return cli_fail("--tools-dir, --workspace, --tool-env, --allow-shell, --tool-timeout, --max-steps, --yes, --allow "
+                        "and --deny need --server-tools all|NAME,..."), -1;
     return 0;
 }
 
@@ -208,19 +177,8 @@ static void warn_line(const char *line, void *user) {
 /* --server-tools: loads the toolbox and the policy, and says on stderr what is
  * served and which tools the server will refuse to run. -1 after a message. */
 static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools *tools) {
-    agent_setup_options so = {
-        .selection = o->server_tools,
-        .extra_dirs = o->tool_dirs,
-        .overrides = (const char *const *)o->overrides,
-        .yes = o->yes,
-        .limits = agent_limits_defaults(),
-    };
-    so.limits.workspace = o->workspace;
-    so.env = o->tool_env;
-    so.limits.allow_proc = o->allow_shell;
-    if (o->tool_timeout > 0) so.limits.timeout_s = o->tool_timeout;
     char *err = NULL;
-    if (agent_setup_open(&so, warn_line, NULL, agent, &err)) {
+    if (agent_flags_setup(&o->agent, o->server_tools, NULL, warn_line, NULL, agent, &err)) {
         cli_fail("--server-tools: %s", err ? err : "out of memory");
         free(err);
         return -1;
@@ -228,7 +186,7 @@ static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools 
     tools->toolbox = agent->toolbox;
     tools->policy = agent->policy;
     tools->tools_json = agent->tools_json;
-    tools->max_steps = o->max_steps ? o->max_steps : 8;
+    tools->max_steps = o->agent.max_steps ? o->agent.max_steps : 8;
     json_t *list = json_loads(agent->tools_json, 0, NULL);
     size_t i;
     json_t *t;
@@ -244,12 +202,6 @@ static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools 
     return 0;
 }
 
-static void free_tool_opts(serve_opts *o) {
-    for (int i = 0; i < o->n_overrides; i++) free(o->overrides[i]);
-    free(o->overrides);
-    free(o->tool_dirs);
-}
-
 /* Waits for SIGTERM or SIGINT (blocked in every thread). */
 static int wait_signal(const sigset_t *set) {
     int sig = 0;
@@ -263,17 +215,14 @@ int cmd_serve(int argc, char **argv) {
         .sched = {.n_slots = 4, .queue_limit = 64, .prompt_chunk = 256},
         .shutdown_timeout = 30,
     };
-    const char **tool_dirs = calloc((size_t)argc + 1, sizeof *tool_dirs);
-    if (!tool_dirs) return cli_fail("out of memory"), 1;
-    o.tool_dirs = tool_dirs;
     int rc = parse(argc, argv, &o);
     if (rc) {
-        free_tool_opts(&o);
+        agent_flags_free(&o.agent);
         return rc < 0 ? 2 : 0;
     }
     char *key_owned = NULL, *template_owned = NULL, *hub_path = NULL;
     if (o.key_file && !(key_owned = read_key_file(o.key_file))) {
-        free_tool_opts(&o);
+        agent_flags_free(&o.agent);
         return 1;
     }
     if (key_owned) o.http.api_key = key_owned;
@@ -283,7 +232,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (o.template_file && !(template_owned = cli_read_file(o.template_file, "--chat-template"))) {
         free(key_owned);
-        free_tool_opts(&o);
+        agent_flags_free(&o.agent);
         return 1;
     }
 
@@ -364,6 +313,6 @@ done:
     free(hub_path);
     free(template_owned);
     free(key_owned);
-    free_tool_opts(&o);
+    agent_flags_free(&o.agent);
     return rc;
 }

@@ -1,8 +1,8 @@
 /* tools_cmd.c: `gemma4 tools`, the tool scripts as the agent sees them (docs/tools.md):
  *   gemma4 tools [list] [--tools-dir DIR]...        each tool with its permission and
  *                                                   description; broken scripts warned about
- *   gemma4 tools run NAME [ARGS_JSON | -] [--workspace DIR] [--allow-shell] [--timeout S]
- *                                                   [--tool-env NAME,...]
+ *   gemma4 tools run NAME [ARGS_JSON | -] [--workspace DIR] [--allow-shell]
+ *                        [--tool-timeout S] [--tool-env NAME,...] (the agent's flags)
  * `run` calls one tool in its sandbox, as the agent loop would, and prints what the
  * model would see: exit 0, or 1 when the call failed (its error JSON is printed too). */
 #include "cli.h"
@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { MAX_DIRS = 16 };
 
 static void warn_line(const char *line, void *user) {
     (void)user;
@@ -25,44 +23,20 @@ static const char *permission_name(agent_permission p) {
 
 static int usage_error(const char *msg) {
     cli_fail("%s (usage: gemma4 tools [list] | gemma4 tools run NAME [ARGS_JSON|-] [--workspace DIR] "
-             "[--allow-shell] [--timeout S] [--tool-env NAME,...] [--tools-dir DIR])", msg);
+             "[--allow-shell] [--tool-timeout S] [--tool-env NAME,...] [--tools-dir DIR])", msg);
     return 2;
 }
 
-int cmd_tools(int argc, char **argv) {
-    const char *dirs[MAX_DIRS + 1] = {0};
-    int n_dirs = 0;
-    const char *positional[3] = {0};
-    int n_pos = 0;
-    agent_setup_options opt = {.selection = "all", .limits = agent_limits_defaults()};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--allow-shell")) { opt.limits.allow_proc = true; continue; }
-        if (!strcmp(a, "--workspace") || !strcmp(a, "--tools-dir") || !strcmp(a, "--timeout") || !strcmp(a, "--tool-env")) {
-            if (!v) return usage_error("an option needs a value");
-            if (!strcmp(a, "--workspace")) opt.limits.workspace = v;
-            else if (!strcmp(a, "--tool-env")) opt.env = v;
-            else if (!strcmp(a, "--timeout")) {
-                int s = cli_parse_int(a, v, 1, 3600);
-                if (s < 0) return 2;
-                opt.limits.timeout_s = s;
-            } else if (n_dirs == MAX_DIRS) return usage_error("at most 16 --tools-dir");
-            else dirs[n_dirs++] = v;
-            i++;
-            continue;
-        }
-        if (a[0] == '-' && strcmp(a, "-")) return usage_error("unknown option");
-        if (n_pos == 3) return usage_error("too many arguments");
-        positional[n_pos++] = a;
-    }
+
+/* `tools list` / `tools run` once the arguments are read. */
+static int tools_command(const agent_flags *flags, const char *const *positional, int n_pos) {
     const char *verb = n_pos ? positional[0] : "list";
     bool run = !strcmp(verb, "run");
     if (!run && (strcmp(verb, "list") || n_pos > 1)) return usage_error("unknown tools command");
     if (run && n_pos < 2) return usage_error("tools run needs a tool's name");
-    opt.extra_dirs = dirs;
     agent_setup s;
     char *err = NULL;
-    if (agent_setup_open(&opt, warn_line, NULL, &s, &err)) {
+    if (agent_flags_setup(flags, "all", NULL, warn_line, NULL, &s, &err)) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return 1;
@@ -88,12 +62,31 @@ int cmd_tools(int argc, char **argv) {
             agent_toolbox_run(s.toolbox, positional[1], args, NULL, &r);
             fputs(r.content ? r.content : "", stdout);
             if (r.content && r.content[0] && r.content[strlen(r.content) - 1] != '\n') putchar('\n');
-            if (r.truncated) fprintf(stderr, "gemma4: the result was cut at %zu bytes\n", opt.limits.max_result);
+            if (r.truncated) fprintf(stderr, "gemma4: the result was cut at %zu bytes\n", agent_limits_defaults().max_result);
             status = r.is_error ? 1 : 0;
             agent_result_free(&r);
             free(args);
         }
     }
     agent_setup_close(&s);
+    return status;
+}
+
+int cmd_tools(int argc, char **argv) {
+    agent_flags flags = {0};
+    const char *positional[3] = {0};
+    int n_pos = 0, status = -1;
+    for (int i = 1; i < argc && status < 0; i++) {
+        char *err = NULL;
+        int taken = agent_flags_take(&flags, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &err);
+        if (taken < 0) status = usage_error(err ? err : "out of memory");
+        else if (taken) i += taken - 1;
+        else if (argv[i][0] == '-' && strcmp(argv[i], "-")) status = usage_error("unknown option");
+        else if (n_pos == 3) status = usage_error("too many arguments");
+        else positional[n_pos++] = argv[i];
+        free(err);
+    }
+    if (status < 0) status = tools_command(&flags, positional, n_pos);
+    agent_flags_free(&flags);
     return status;
 }

@@ -173,3 +173,79 @@ void agent_overrides_free(agent_overrides *o) {
     free(o->items);
     *o = (agent_overrides){0};
 }
+
+int agent_flags_take(agent_flags *f, const char *arg, const char *value, char **err) {
+    *err = NULL;
+    if (!strcmp(arg, "--yes")) return f->yes = f->given = true, 1;
+    if (!strcmp(arg, "--allow-shell")) return f->allow_shell = f->given = true, 1;
+    static const char *const with_value[] = {"--tools-dir", "--workspace", "--tool-env", "--allow",
+                                             "--deny",      "--tool-timeout", "--max-steps"};
+    size_t k = 0;
+    while (k < sizeof with_value / sizeof *with_value && strcmp(arg, with_value[k])) k++;
+    if (k == sizeof with_value / sizeof *with_value) return 0;
+    if (!value) return set_err(err, "%s needs a value", arg), -1;
+    f->given = true;
+    char *end;
+    double t;
+    long n;
+    switch (k) {
+    case 0:
+        if (f->n_dirs == AGENT_MAX_TOOL_DIRS) return set_err(err, "at most %d --tools-dir", AGENT_MAX_TOOL_DIRS), -1;
+        f->dirs[f->n_dirs++] = value;
+        break;
+    case 1: f->workspace = value; break;
+    case 2: f->env = value; break;
+    case 3:
+    case 4:
+        if (agent_overrides_add_list(&f->overrides, value, k == 3 ? "allow" : "deny", err)) {
+            char *why = *err;
+            set_err(err, "%s: %s", arg, why ? why : "out of memory");
+            free(why);
+            return -1;
+        }
+        break;
+    case 5:
+        t = strtod(value, &end);
+        if (end == value || *end || !(t >= 0.001 && t <= 86400)) return set_err(err, "--tool-timeout needs seconds in [0.001, 86400]"), -1;
+        f->timeout_s = t;
+        break;
+    case 6:
+        n = strtol(value, &end, 10);
+        if (end == value || *end || n < 1 || n > 1000) return set_err(err, "--max-steps needs an integer in [1, 1000]"), -1;
+        f->max_steps = (int)n;
+        break;
+    }
+    return 2;
+}
+
+void agent_flags_free(agent_flags *f) {
+    agent_overrides_free(&f->overrides);
+}
+
+int agent_flags_setup(const agent_flags *f, const char *selection, const agent_overrides *config,
+                      void (*warn)(const char *line, void *user), void *user, agent_setup *out, char **err) {
+    agent_overrides all = {0};
+    int rc = 0;
+    for (int i = 0; config && i < config->n && !rc; i++) rc = agent_overrides_add(&all, config->items[i]);
+    for (int i = 0; i < f->overrides.n && !rc; i++) rc = agent_overrides_add(&all, f->overrides.items[i]);
+    if (rc) {
+        agent_overrides_free(&all);
+        *out = (agent_setup){0};
+        set_err(err, "out of memory");
+        return -1;
+    }
+    agent_setup_options so = {
+        .selection = selection,
+        .extra_dirs = f->dirs,
+        .overrides = (const char *const *)all.items,
+        .yes = f->yes,
+        .env = f->env,
+        .limits = agent_limits_defaults(),
+    };
+    so.limits.workspace = f->workspace;
+    so.limits.allow_proc = f->allow_shell;
+    if (f->timeout_s > 0) so.limits.timeout_s = f->timeout_s;
+    rc = agent_setup_open(&so, warn, user, out, err);
+    agent_overrides_free(&all);
+    return rc;
+}

@@ -54,4 +54,32 @@ int agent_overrides_add_list(agent_overrides *o, const char *names, const char *
 int agent_overrides_add(agent_overrides *o, const char *override);
 void agent_overrides_free(agent_overrides *o);
 
+/* ---- The agent's command-line flags, shared by the one-shot mode, the chat UI, the
+ * server and `gemma4 tools`: --tools-dir DIR (repeatable), --workspace DIR, --tool-env
+ * NAMES, --allow NAMES, --deny NAMES, --tool-timeout S, --max-steps N, --yes,
+ * --allow-shell. */
+
+enum { AGENT_MAX_TOOL_DIRS = 16 };
+
+typedef struct {
+    const char *dirs[AGENT_MAX_TOOL_DIRS + 1]; /* --tools-dir, NULL-terminated */
+    int n_dirs;
+    agent_overrides overrides;  /* --allow / --deny, in order */
+    const char *workspace, *env;
+    double timeout_s;           /* 0: the default */
+    int max_steps;              /* 0: the default */
+    bool yes, allow_shell;
+    bool given;                 /* any of these flags */
+} agent_flags;
+
+/* Takes arg (with value, the next argument or NULL) when it is one of the flags:
+ * returns the arguments used (1 or 2), 0 when arg is none of them, -1 with a
+ * malloc'd one-line reason in *err. */
+int agent_flags_take(agent_flags *f, const char *arg, const char *value, char **err);
+void agent_flags_free(agent_flags *f);
+/* agent_setup_open with the flags for the tools `selection`; config (may be NULL)
+ * holds overrides that come before the flags' (the config file's tool.NAME lines). */
+int agent_flags_setup(const agent_flags *f, const char *selection, const agent_overrides *config,
+                      void (*warn)(const char *line, void *user), void *user, agent_setup *out, char **err);
+
 #endif
