@@ -28,54 +28,29 @@ uint32_t g4_gset_end(const g4_gelem *elems, uint32_t pos) {
     return pos;
 }
 
-int g4_gset_hits(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi) {
-    uint32_t type = elems[pos].type;
-    if (type == GE_CHAR_ANY) return 1;
-    if (type != GE_CHAR && type != GE_CHAR_NOT) return 0;
-    uint32_t end = g4_gset_end(elems, pos);
-    if (type == GE_CHAR) {
-        for (uint32_t p = pos; p < end; p++) {
-            uint32_t a = elems[p].value, z = a;
-            if (p + 1 < end && elems[p + 1].type == GE_CHAR_RNG_UPPER) z = elems[++p].value;
-            if (a <= hi && z >= lo) return 1;
-        }
-        return 0;
+/* The range at elems[*p] (a code point, or a range with its GE_CHAR_RNG_UPPER),
+ * advancing *p past its upper bound. */
+static void set_range(const g4_gelem *elems, uint32_t *p, uint32_t end, uint32_t *a, uint32_t *z) {
+    *a = *z = elems[*p].value;
+    if (*p + 1 < end && elems[*p + 1].type == GE_CHAR_RNG_UPPER) *z = elems[++*p].value;
+}
+
+/* Whether some range of the set's elements [pos, end) meets [lo, hi]. */
+static int ranges_meet(const g4_gelem *elems, uint32_t pos, uint32_t end, uint32_t lo, uint32_t hi) {
+    for (uint32_t p = pos, a, z; p < end; p++) {
+        set_range(elems, &p, end, &a, &z);
+        if (a <= hi && z >= lo) return 1;
     }
-    /* negated: is some x in [lo, hi] outside every range? */
+    return 0;
+}
+
+/* Whether the ranges of [pos, end) together cover [lo, hi] without a gap. */
+static int ranges_cover(const g4_gelem *elems, uint32_t pos, uint32_t end, uint32_t lo, uint32_t hi) {
     uint32_t x = lo;
     for (;;) {
         int moved = 0;
-        for (uint32_t p = pos; p < end; p++) {
-            uint32_t a = elems[p].value, z = a;
-            if (p + 1 < end && elems[p + 1].type == GE_CHAR_RNG_UPPER) z = elems[++p].value;
-            if (a <= x && x <= z) {
-                if (z >= hi) return 0;
-                x = z + 1, moved = 1;
-            }
-        }
-        if (!moved) return 1;
-    }
-}
-
-int g4_gset_covers(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi) {
-    uint32_t type = elems[pos].type;
-    if (type == GE_CHAR_ANY) return 1;
-    if (type != GE_CHAR && type != GE_CHAR_NOT) return 0;
-    uint32_t end = g4_gset_end(elems, pos);
-    if (type == GE_CHAR_NOT) {   /* no excluded range meets [lo, hi] */
-        for (uint32_t p = pos; p < end; p++) {
-            uint32_t a = elems[p].value, z = a;
-            if (p + 1 < end && elems[p + 1].type == GE_CHAR_RNG_UPPER) z = elems[++p].value;
-            if (a <= hi && z >= lo) return 0;
-        }
-        return 1;
-    }
-    uint32_t x = lo;   /* the ranges cover [lo, hi] without a gap */
-    for (;;) {
-        int moved = 0;
-        for (uint32_t p = pos; p < end; p++) {
-            uint32_t a = elems[p].value, z = a;
-            if (p + 1 < end && elems[p + 1].type == GE_CHAR_RNG_UPPER) z = elems[++p].value;
+        for (uint32_t p = pos, a, z; p < end; p++) {
+            set_range(elems, &p, end, &a, &z);
             if (a <= x && x <= z) {
                 if (z >= hi) return 1;
                 x = z + 1, moved = 1;
@@ -83,6 +58,22 @@ int g4_gset_covers(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi
         }
         if (!moved) return 0;
     }
+}
+
+int g4_gset_hits(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi) {
+    uint32_t type = elems[pos].type;
+    if (type == GE_CHAR_ANY) return 1;
+    if (type != GE_CHAR && type != GE_CHAR_NOT) return 0;
+    uint32_t end = g4_gset_end(elems, pos);
+    return type == GE_CHAR ? ranges_meet(elems, pos, end, lo, hi) : !ranges_cover(elems, pos, end, lo, hi);
+}
+
+int g4_gset_covers(const g4_gelem *elems, uint32_t pos, uint32_t lo, uint32_t hi) {
+    uint32_t type = elems[pos].type;
+    if (type == GE_CHAR_ANY) return 1;
+    if (type != GE_CHAR && type != GE_CHAR_NOT) return 0;
+    uint32_t end = g4_gset_end(elems, pos);
+    return type == GE_CHAR ? ranges_cover(elems, pos, end, lo, hi) : !ranges_meet(elems, pos, end, lo, hi);
 }
 
 size_t g4_gstate_size(const uint32_t *s) {
