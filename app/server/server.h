@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* ---- Errors: an HTTP status and an OpenAI error object -------------------------- */
 
@@ -133,6 +134,9 @@ int srv_stream_push(srv_stream *s, const srv_event *ev);
 /* Consumer side: the next event (the caller frees it with srv_event_free), waiting
  * at most timeout_ms; NULL when none came. */
 srv_event *srv_stream_pop(srv_stream *s, int timeout_ms);
+/* CLOCK_MONOTONIC now + timeout_ms, for pthread_cond_timedwait on the server's
+ * condition variables (all made with CLOCK_MONOTONIC). */
+struct timespec srv_deadline(int timeout_ms);
 void srv_event_free(srv_event *ev);
 /* Every choice sent DONE or ERROR and the queue is empty. */
 bool srv_stream_finished(srv_stream *s);

@@ -108,12 +108,17 @@ int srv_stream_push(srv_stream *s, const srv_event *ev) {
     return 0;
 }
 
-srv_event *srv_stream_pop(srv_stream *s, int timeout_ms) {
+struct timespec srv_deadline(int timeout_ms) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += timeout_ms / 1000;
     until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    return until;
+}
+
+srv_event *srv_stream_pop(srv_stream *s, int timeout_ms) {
+    struct timespec until = srv_deadline(timeout_ms);
     pthread_mutex_lock(&s->mu);
     while (!s->head && s->n_ended < s->n_choices) {
         if (pthread_cond_timedwait(&s->cond, &s->mu, &until) == ETIMEDOUT) break;

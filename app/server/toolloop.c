@@ -363,11 +363,7 @@ static int advance(srv_toolloop *l, const tl_sink *sink, int timeout_ms) {
     bool all;
     if (report_calls(l, sink, &all)) return -1;
     if (all) return after_calls(l, sink);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    struct timespec until = srv_deadline(timeout_ms);
     pthread_mutex_lock(&l->mu);
     bool any = false;
     while (!any) {
@@ -436,7 +432,11 @@ srv_toolloop *srv_toolloop_start(srv_tools *tools, srv_sched *sched, const g4_vo
     atomic_init(&l->next_call, 0);
     atomic_init(&l->cancel, 0);
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cond, NULL);
+    pthread_condattr_t ca; /* srv_deadline's clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cond, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_fetch_add(&tools->running, 1);
     json_t *mt = json_object_get(root, "max_completion_tokens");
     if (!mt || json_is_null(mt)) mt = json_object_get(root, "max_tokens");
