@@ -265,20 +265,26 @@ static bool agent_apply(tui_app *a, const agent_job_item *it) {
     return false;
 }
 
+/* The turn's job has ended: the streaming block stops (also when it ended without
+ * a DONE event, after an error) and the UI is idle. */
+static void turn_over(tui_app *a) {
+    if (a->streaming && a->streaming->streaming) {
+        a->streaming->streaming = false;
+        tui_block_touch(a->streaming);
+    }
+    a->streaming = NULL;
+    a->state = TUI_IDLE;
+}
+
 static void agent_drain(tui_app *a) {
     agent_job_item it;
     bool over = false;
     while (a->agent && !over && agent_job_next(a->agent, &it) > 0) over = agent_apply(a, &it);
     if (!over) return;
-    if (a->streaming && a->streaming->streaming) {
-        a->streaming->streaming = false;
-        tui_block_touch(a->streaming);
-    }
     agent_job_free(a->agent);
     a->agent = NULL;
     a->asking = NULL;
-    a->streaming = NULL;
-    a->state = TUI_IDLE;
+    turn_over(a);
 }
 
 void tui_turn_drain(tui_app *a) {
@@ -290,13 +296,8 @@ void tui_turn_drain(tui_app *a) {
     bool over = false;
     while (a->job && !over && chat_job_next(a->job, &ev) > 0) over = tui_turn_apply(a, &ev);
     if (over) { /* DONE or ERROR is the job's last event */
-        if (a->streaming && a->streaming->streaming) { /* ended without a done event (error) */
-            a->streaming->streaming = false;
-            tui_block_touch(a->streaming);
-        }
         chat_job_free(a->job);
         a->job = NULL;
-        a->streaming = NULL;
-        a->state = TUI_IDLE;
+        turn_over(a);
     }
 }
