@@ -112,11 +112,6 @@ static void layer(const config *c, const chat_flags *f, tui_options *o) {
     o->engine.n_ctx = f->ctx > 0 ? f->ctx : c->ctx > 0 ? c->ctx : 0;
 }
 
-static void warn_line(const char *line, void *user) {
-    (void)user;
-    fprintf(stderr, "gemma4: %s\n", line);
-}
-
 /* The tools of --tools or the config's tools = ...; 0 (none wanted: out stays empty) or -1. */
 static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
     const char *selection = f->tools ? f->tools : c->tools;
@@ -126,7 +121,7 @@ static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
     /* the config's tool.NAME lines come before --allow / --deny */
     agent_overrides config_lines = {.items = c->tool_permissions, .n = c->n_tool_permissions};
     char *err = NULL;
-    if (agent_flags_setup(&flags, selection, &config_lines, warn_line, NULL, out, &err)) {
+    if (agent_flags_setup(&flags, selection, &config_lines, out, &err)) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return -1;

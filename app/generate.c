@@ -370,15 +370,10 @@ static char *read_tools(const char *path) {
     return out;
 }
 
-static void warn_line(const char *line, void *user) {
-    (void)user;
-    fprintf(stderr, "gemma4: %s\n", line);
-}
-
 /* --tools: loads the tool scripts, the policy and the selected tools; -1 after a message. */
 static int load_tools(const gen_opts *o, agent_setup *out) {
     char *err = NULL;
-    if (agent_flags_setup(&o->agent, o->tools, NULL, warn_line, NULL, out, &err)) {
+    if (agent_flags_setup(&o->agent, o->tools, NULL, out, &err)) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return -1;

@@ -169,16 +169,11 @@ static char *read_key_file(const char *path) {
     return line;
 }
 
-static void warn_line(const char *line, void *user) {
-    (void)user;
-    fprintf(stderr, "gemma4: %s\n", line);
-}
-
 /* --server-tools: loads the toolbox and the policy, and says on stderr what is
  * served and which tools the server will refuse to run. -1 after a message. */
 static int load_server_tools(const serve_opts *o, agent_setup *agent, srv_tools *tools) {
     char *err = NULL;
-    if (agent_flags_setup(&o->agent, o->server_tools, NULL, warn_line, NULL, agent, &err)) {
+    if (agent_flags_setup(&o->agent, o->server_tools, NULL, agent, &err)) {
         cli_fail("--server-tools: %s", err ? err : "out of memory");
         free(err);
         return -1;

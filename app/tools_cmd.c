@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void warn_line(const char *line, void *user) {
-    (void)user;
-    fprintf(stderr, "gemma4: warning: %s\n", line);
-}
-
 static const char *permission_name(agent_permission p) {
     return p == AGENT_ALLOW ? "allow" : p == AGENT_ASK ? "ask" : "deny";
 }
@@ -36,7 +31,7 @@ static int tools_command(const agent_flags *flags, const char *const *positional
     if (run && n_pos < 2) return usage_error("tools run needs a tool's name");
     agent_setup s;
     char *err = NULL;
-    if (agent_flags_setup(flags, "all", NULL, warn_line, NULL, &s, &err)) {
+    if (agent_flags_setup(flags, "all", NULL, &s, &err)) {
         cli_fail("%s", err ? err : "out of memory");
         free(err);
         return 1;

@@ -222,8 +222,13 @@ void agent_flags_free(agent_flags *f) {
     agent_overrides_free(&f->overrides);
 }
 
-int agent_flags_setup(const agent_flags *f, const char *selection, const agent_overrides *config,
-                      void (*warn)(const char *line, void *user), void *user, agent_setup *out, char **err) {
+static void warn_stderr(const char *line, void *user) {
+    (void)user;
+    fprintf(stderr, "gemma4: warning: %s\n", line);
+}
+
+int agent_flags_setup(const agent_flags *f, const char *selection, const agent_overrides *config, agent_setup *out,
+                      char **err) {
     agent_overrides all = {0};
     int rc = 0;
     for (int i = 0; config && i < config->n && !rc; i++) rc = agent_overrides_add(&all, config->items[i]);
@@ -245,7 +250,7 @@ int agent_flags_setup(const agent_flags *f, const char *selection, const agent_o
     so.limits.workspace = f->workspace;
     so.limits.allow_proc = f->allow_shell;
     if (f->timeout_s > 0) so.limits.timeout_s = f->timeout_s;
-    rc = agent_setup_open(&so, warn, user, out, err);
+    rc = agent_setup_open(&so, warn_stderr, NULL, out, err);
     agent_overrides_free(&all);
     return rc;
 }

@@ -78,8 +78,9 @@ typedef struct {
 int agent_flags_take(agent_flags *f, const char *arg, const char *value, char **err);
 void agent_flags_free(agent_flags *f);
 /* agent_setup_open with the flags for the tools `selection`; config (may be NULL)
- * holds overrides that come before the flags' (the config file's tool.NAME lines). */
-int agent_flags_setup(const agent_flags *f, const char *selection, const agent_overrides *config,
-                      void (*warn)(const char *line, void *user), void *user, agent_setup *out, char **err);
+ * holds overrides that come before the flags' (the config file's tool.NAME lines).
+ * A script that cannot load is named on stderr ("gemma4: warning: FILE: why"). */
+int agent_flags_setup(const agent_flags *f, const char *selection, const agent_overrides *config, agent_setup *out,
+                      char **err);
 
 #endif
