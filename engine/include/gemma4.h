@@ -53,6 +53,12 @@ typedef struct {
     int n_ubatch;   /* tokens evaluated together per step; larger batches are split */
     int n_threads;  /* CPU threads the forward pass runs on, started with the context
                        (0: one per online core); logits do not depend on it */
+    int n_gpu_layers;/* decoder layers run on the GPU, from the first (0: none, the default;
+                       -1: all); the rest run on the CPU. With every layer on the GPU the
+                       embedding and the LM head go there too, and logits stay on the GPU
+                       until asked for. Rounded down where KV-shared layers would sit on
+                       the other side from their donor (g4_context_gpu_layers tells). */
+    int gpu_device; /* which GPU (0: the first; see g4_gpu_count) */
 } g4_context_params;
 
 g4_context_params g4_context_default_params(void);
@@ -75,6 +81,23 @@ int g4_decode(g4_context *ctx, const g4_batch *batch);
 /* Logits [vocab_size] (after the final softcap) of batch row i of the last
  * g4_decode, or NULL if that row did not ask for logits. */
 const float *g4_get_logits(g4_context *ctx, int i);
+
+/* The k (<= 256) largest logits of batch row i, in descending order (ties to the
+ * lower id), into ids[k] and vals[k]: the same values as g4_get_logits's row,
+ * without copying the whole row off the GPU. Returns k (or the vocabulary size if
+ * smaller), or -1 (error set) if the row did not ask for logits. */
+int g4_get_top_logits(g4_context *ctx, int i, int k, int32_t *ids, float *vals);
+
+/* GPUs this build can use (0: none, or built without a GPU backend), and a line
+ * describing GPU i ("NVIDIA H200 (sm_90, 139.8 GiB)") into buf; -1 (error set)
+ * when it cannot be opened. */
+int g4_gpu_count(void);
+int g4_gpu_describe(int i, char *buf, size_t len);
+
+/* Decoder layers of a context on the GPU (0: it runs on the CPU), and where:
+ * "NVIDIA H200 (sm_90, 139.8 GiB): 35/35 layers" or "CPU". */
+int g4_context_gpu_layers(const g4_context *ctx);
+const char *g4_context_device(const g4_context *ctx);
 
 /* Number of positions held for a sequence. */
 int g4_seq_length(const g4_context *ctx, int seq);
@@ -237,6 +260,17 @@ void g4_sampler_free(g4_sampler *s);
 /* Picks the next token from logits [vocab_size] (not modified); -1 (error set)
  * when every token is banned (-inf or NaN). A negative temperature is greedy. */
 int32_t g4_sampler_sample(g4_sampler *s, const float *logits);
+/* The sampler's pick when it needs only the k largest logits (greedy: 1; top_k
+ * with no penalties, biases or min_p... every step after top-k then sees only
+ * those), else 0: the whole row is needed. */
+int g4_sampler_top_k_only(const g4_sampler *s);
+/* Picks from the k largest logits, given in descending order (g4_get_top_logits
+ * with k >= g4_sampler_top_k_only(s)): the same token g4_sampler_sample would pick
+ * from the whole row, with the same random state. */
+int32_t g4_sampler_sample_top(g4_sampler *s, const int32_t *ids, const float *vals, int k);
+/* Samples batch row i of the context's last g4_decode: through the top-k path when
+ * the sampler allows it (no whole row leaves the GPU), else from the whole row. */
+int32_t g4_sampler_sample_row(g4_sampler *s, g4_context *ctx, int i);
 /* Records a token of the sequence (prompt or generated) for the penalties; ids
  * outside the vocabulary are ignored. */
 void g4_sampler_accept(g4_sampler *s, int32_t token);
