@@ -24,6 +24,8 @@ static const char chat_usage[] =
     "  --think, --no-think     let the model think before answering (or not)\n"
     "  --temp T  --top-k K  --top-p P  --min-p P  --seed S  -n N (max tokens per answer)\n"
     "  --ctx N                 context size in tokens   -t, --threads N   CPU threads\n"
+    "  --gpu-layers N|all      decoder layers on the GPU (default: all when there is one)\n"
+    "  --device I              which GPU (default 0)    --cpu             run on the CPU only\n"
     "  --chat-template FILE    a Jinja chat template instead of the model's\n"
     "  --tools all|NAME,...    let the model call these Lua tools (default: the config's tools); each call\n"
     "                          that needs approval asks (docs/agent.md)\n"
@@ -51,12 +53,16 @@ typedef struct {
     bool resume_latest;
     int think; /* -1 unset */
     int threads, ctx;
+    cli_device device;
     chat_settings s;
 } chat_flags;
 
 static int parse_flags(int argc, char **argv, chat_flags *f) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int dev = cli_device_flag(&f->device, argc, argv, &i);
+        if (dev < 0) return -1;
+        if (dev) continue;
         if (!strcmp(a, "--think")) { f->think = 1; continue; }
         if (!strcmp(a, "--no-think")) { f->think = 0; continue; }
         char *err = NULL;
@@ -109,6 +115,8 @@ static void layer(const config *c, const chat_flags *f, tui_options *o) {
     o->resume = f->resume;
     o->resume_latest = f->resume_latest;
     o->engine.threads = f->threads >= 0 ? f->threads : c->threads >= 0 ? c->threads : 0;
+    o->engine.gpu_layers = cli_device_layers(&f->device);
+    o->engine.gpu_device = f->device.device;
     o->engine.n_ctx = f->ctx > 0 ? f->ctx : c->ctx > 0 ? c->ctx : 0;
 }
 
@@ -132,7 +140,7 @@ static int load_tools(const chat_flags *f, const config *c, agent_setup *out) {
 static int chat_with(chat_flags f);
 
 int cmd_chat(int argc, char **argv) {
-    chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .s = chat_settings_defaults()};
+    chat_flags f = {.think = -1, .threads = -1, .ctx = -1, .device = CLI_DEVICE_DEFAULT, .s = chat_settings_defaults()};
     f.s.think = -1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) return fputs(chat_usage, stdout), 0;
     int status = parse_flags(argc, argv, &f) ? 2 : chat_with(f);

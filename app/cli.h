@@ -31,6 +31,23 @@ int cmd_serve(int argc, char **argv);
 int cli_parse_tokens(const char *s, int32_t **out);
 /* Parses a positive integer option value; -1 with a message on stderr if invalid. */
 int cli_parse_int(const char *opt, const char *s, int lo, int hi);
+
+/* Where the model runs: --gpu-layers N|all, --device I, --cpu. Unless told, every
+ * layer goes on the GPU when there is one. */
+typedef struct {
+    int gpu_layers;     /* -1: all, 0: none (CPU), CLI_GPU_AUTO: all if a GPU exists */
+    int device;
+} cli_device;
+#define CLI_GPU_AUTO (-2)
+#define CLI_DEVICE_DEFAULT ((cli_device){.gpu_layers = CLI_GPU_AUTO, .device = 0})
+#define CLI_DEVICE_USAGE \
+    "  --gpu-layers N|all        decoder layers on the GPU, from the first (default: all when there is a GPU)\n" \
+    "  --device I                which GPU (default 0)    --cpu   run on the CPU only\n"
+/* If argv[*i] is one of those flags, takes it (and its value, moving *i) and
+ * returns 1; 0 when it is another flag; -1 after a message on stderr. */
+int cli_device_flag(cli_device *d, int argc, char **argv, int *i);
+/* The layers on the GPU those flags ask for (n_gpu_layers of g4_context_params). */
+int cli_device_layers(const cli_device *d);
 /* The local path to load for a model argument: *local is NULL when the argument is
  * already a path, else the malloc'd path of a hub id's local copy (downloaded if
  * missing). Returns 0, or -1 after a message on stderr. */

@@ -99,3 +99,25 @@ char *cli_read_file(const char *path, const char *what) {
     fclose(f);
     return text;
 }
+
+int cli_device_flag(cli_device *d, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!strcmp(a, "--cpu")) {
+        d->gpu_layers = 0;
+        return 1;
+    }
+    if (strcmp(a, "--gpu-layers") && strcmp(a, "--device")) return 0;
+    if (!v) return cli_fail("%s needs a value", a), -1;
+    (*i)++;
+    if (!strcmp(a, "--device")) return (d->device = cli_parse_int(a, v, 0, 255)) < 0 ? -1 : 1;
+    if (!strcmp(v, "all")) {
+        d->gpu_layers = -1;
+        return 1;
+    }
+    return (d->gpu_layers = cli_parse_int(a, v, 0, 1 << 20)) < 0 ? -1 : 1;
+}
+
+int cli_device_layers(const cli_device *d) {
+    if (d->gpu_layers != CLI_GPU_AUTO) return d->gpu_layers;
+    return g4_gpu_count() > 0 ? -1 : 0;
+}

@@ -9,11 +9,15 @@
 typedef struct {
     const char *model, *tokens, *logits_out;
     int batch, greedy, ctx, threads;
+    cli_device device;
 } eval_opts;
 
 static int parse(int argc, char **argv, eval_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int dev = cli_device_flag(&o->device, argc, argv, &i);
+        if (dev < 0) return -1;
+        if (dev) continue;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v, i++;
         else if (!strcmp(a, "--tokens")) o->tokens = v, i++;
         else if (!strcmp(a, "--logits")) o->logits_out = v, i++;
@@ -30,7 +34,7 @@ static int parse(int argc, char **argv, eval_opts *o) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    eval_opts o = {0};
+    eval_opts o = {.device = CLI_DEVICE_DEFAULT};
     if (parse(argc, argv, &o)) return 2;
     int32_t *ids = NULL;
     int n = cli_parse_tokens(o.tokens, &ids);
@@ -49,6 +53,8 @@ int cmd_eval(int argc, char **argv) {
     cp.n_ctx = o.ctx ? o.ctx : n + o.greedy;
     if (o.batch) cp.n_ubatch = o.batch;
     cp.n_threads = o.threads;
+    cp.n_gpu_layers = cli_device_layers(&o.device);
+    cp.gpu_device = o.device.device;
     if (!(ctx = g4_context_new(model, &cp))) { cli_fail("%s", g4_last_error()); goto done; }
     if (o.logits_out && !(out = fopen(o.logits_out, "wb"))) { cli_fail("cannot write %s", o.logits_out); goto done; }
     if (!(want = malloc((size_t)n))) goto done;

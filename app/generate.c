@@ -30,6 +30,7 @@ typedef struct {
     const char *model, *tokens, *prompt, *system, *template_file;
     const char *schema_file, *grammar_file, *tools_file, *tool_choice;
     int n_predict, n_ctx, threads;
+    cli_device device;
     bool think, show_thinking, raw, stats;
     chat_settings settings;
     const char *tools;            /* the agent: --tools all|NAME,... */
@@ -50,6 +51,9 @@ static int parse(int argc, char **argv, gen_opts *o) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int used = 1, taken; /* takes a value */
         char *err;
+        int dev = cli_device_flag(&o->device, argc, argv, &i);
+        if (dev < 0) return -1;
+        if (dev) continue;
         if (!strcmp(a, "--think")) o->think = true, used = 0;
         else if (!strcmp(a, "--show-thinking")) o->show_thinking = true, used = 0;
         else if (!strcmp(a, "--hide-thinking")) used = 0; /* the default now; accepted for old scripts */
@@ -196,6 +200,8 @@ static int generate_ids(const gen_opts *o) {
     g4_context_params cp = g4_context_default_params();
     cp.n_ctx = o->n_ctx ? o->n_ctx : n + o->n_predict;
     cp.n_threads = o->threads;
+    cp.n_gpu_layers = cli_device_layers(&o->device);
+    cp.gpu_device = o->device.device;
     g4_context *ctx = g4_context_new(model, &cp);
     int status = EXIT_ERROR;
     g4_batch b = {.n_tokens = n, .token = ids};
@@ -407,7 +413,8 @@ static int generate(gen_opts o) {
     struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    chat_engine_params ep = {.n_ctx = o.n_ctx, .threads = o.threads, .chat_template = tpl};
+    chat_engine_params ep = {.n_ctx = o.n_ctx, .threads = o.threads, .chat_template = tpl,
+                             .gpu_layers = cli_device_layers(&o.device), .gpu_device = o.device.device};
     chat_engine *engine = chat_engine_open(o.model, &ep, &err);
     if (!engine) {
         status = interrupted ? EXIT_INTERRUPTED : cli_fail("%s", err ? err : "out of memory");
@@ -427,7 +434,7 @@ static int generate(gen_opts o) {
 }
 
 int cmd_generate(int argc, char **argv) {
-    gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults()};
+    gen_opts o = {.n_predict = 1024, .settings = chat_settings_defaults(), .device = CLI_DEVICE_DEFAULT};
     int status = EXIT_USAGE;
     char *hub_path = NULL; /* a hub id's local copy, downloaded if missing */
     if (parse(argc, argv, &o)) goto out;

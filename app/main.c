@@ -34,6 +34,8 @@ static const char usage[] =
     "                         sampling (default: the model's, else Gemma 4's 1.0, 64, 0.95)\n"
     "  --ctx N                context size (default: the model's trained length, at most 32768)\n"
     "  -t, --threads N        CPU threads (default 0: one per online core)\n"
+    "  --gpu-layers N|all     decoder layers on the GPU, from the first (default: all when there is a GPU)\n"
+    "  --device I             which GPU (default 0)   --cpu  run on the CPU only (every subcommand takes these)\n"
     "  --json-schema FILE     the answer is JSON following this JSON Schema (docs/structured-output.md)\n"
     "  --grammar FILE         the answer follows this GBNF grammar (start rule root)\n"
     "  --tools-json FILE      offer these tools (an OpenAI tools array); calls print as JSON lines\n"

@@ -42,6 +42,8 @@ static const char serve_usage[] =
     "  --shutdown-timeout S    on SIGTERM, seconds running requests may finish (default 30)\n"
     "  --chat-template FILE    a Jinja chat template instead of the model's\n"
     "  -t, --threads N         CPU threads (default 0: one per online core)\n"
+    "  --gpu-layers N|all      decoder layers on the GPU (default: all when there is one)\n"
+    "  --device I              which GPU (default 0)   --cpu   run on the CPU only\n"
     "server-side tools (off by default: tool calls go back to the client):\n"
     "  --server-tools all|NAME,...  run these Lua tools on the server for chat requests\n"
     "  --tools-dir DIR         also load the tools in DIR (repeatable)\n"
@@ -58,6 +60,7 @@ typedef struct {
     const char *model, *key_file, *template_file, *served_name;
     srv_http_params http;
     srv_sched_params sched;
+    cli_device device;
     int max_tokens, shutdown_timeout;
     const char *server_tools;     /* --server-tools all|NAME,... */
     agent_flags agent;            /* its flags (agent/setup.h) */
@@ -96,6 +99,8 @@ static int parse(int argc, char **argv, serve_opts *o) {
             o->http.insecure = true;
             continue;
         }
+        if ((n = cli_device_flag(&o->device, argc, argv, &i)) < 0) return -1;
+        if (n) continue;
         if ((n = parse_tool_flag(o, a, v)) < 0) return -1;
         if (n) {
             i += n - 1;
@@ -209,6 +214,7 @@ int cmd_serve(int argc, char **argv) {
         .http = {.host = "127.0.0.1", .port = 8000, .max_body = 8u << 20, .timeout_s = 30, .max_connections = 256},
         .sched = {.n_slots = 4, .queue_limit = 64, .prompt_chunk = 256},
         .shutdown_timeout = 30,
+        .device = CLI_DEVICE_DEFAULT,
     };
     int rc = parse(argc, argv, &o);
     if (rc) {
@@ -269,6 +275,8 @@ int cmd_serve(int argc, char **argv) {
         goto done;
     }
     if (!o.max_tokens || o.max_tokens > o.sched.n_ctx) o.max_tokens = o.sched.n_ctx;
+    o.sched.gpu_layers = cli_device_layers(&o.device);
+    o.sched.gpu_device = o.device.device;
     if (!(sched = srv_sched_new(model, &o.sched, err, sizeof err))) {
         cli_fail("%s", err);
         goto done;

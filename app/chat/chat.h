@@ -23,6 +23,7 @@ typedef struct chat_engine chat_engine;
 typedef struct {
     int n_ctx;                  /* context size in tokens (0: the model's trained length, at most 32768) */
     int threads;                /* CPU threads (0: one per online core) */
+    int gpu_layers, gpu_device; /* g4_context_params' n_gpu_layers and gpu_device */
     const char *chat_template;  /* Jinja source to use instead of the model's template, or NULL */
 } chat_engine_params;
 

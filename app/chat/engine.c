@@ -85,6 +85,8 @@ chat_engine *chat_engine_open(const char *model_path, const chat_engine_params *
     cp.n_ctx = e->n_ctx;
     cp.n_seq = 1;
     cp.n_threads = p.threads;
+    cp.n_gpu_layers = p.gpu_layers;
+    cp.gpu_device = p.gpu_device;
     if (!(e->ctx = g4_context_new(e->model, &cp))) {
         set_err(err, "%s", g4_last_error());
         goto fail;

@@ -261,18 +261,20 @@ oom:
 }
 
 /* Samples and streams the reply from the prompt's last logits; returns the
- * finish reason, or -1 after an ERROR event. */
+ * finish reason, or -1 after an ERROR event. After the first token the rows are
+ * read only as far as the sampler needs (its top logits, when it allows). */
 static int sample_reply(turn *t, const chat_settings *s, g4_sampler *sampler, g4_parser *parser,
                         chat_constraint *constraint, const float *logits) {
     chat_engine *e = t->e;
     for (;;) {
         if (cancelled(t)) return g4_parser_finish(parser), CHAT_FINISH_CANCELLED;
         if (constraint && chat_constraint_masks(constraint)) {
+            if (!logits && !(logits = g4_get_logits(e->ctx, 0))) return fail(t, "%s", g4_last_error());
             memcpy(e->masked, logits, (size_t)e->vocab_size * sizeof *logits);
             if (chat_constraint_apply(constraint, e->masked)) return fail(t, "%s", g4_last_error());
             logits = e->masked;
         }
-        int32_t id = g4_sampler_sample(sampler, logits);
+        int32_t id = logits ? g4_sampler_sample(sampler, logits) : g4_sampler_sample_row(sampler, e->ctx, 0);
         if (id < 0) return fail(t, "%s", g4_last_error());
         if (constraint && chat_constraint_accept(constraint, id))
             return fail(t, "the grammar refused token %d: %s", (int)id, g4_last_error());
@@ -285,7 +287,7 @@ static int sample_reply(turn *t, const chat_settings *s, g4_sampler *sampler, g4
         if (s->max_tokens > 0 && e->n_completion >= s->max_tokens) return g4_parser_finish(parser), CHAT_FINISH_LENGTH;
         if (e->n_held >= e->n_ctx) return g4_parser_finish(parser), CHAT_FINISH_CONTEXT;
         if (decode(e, &id, 1)) return fail(t, "%s", g4_last_error());
-        logits = g4_get_logits(e->ctx, 0);
+        logits = NULL;
     }
 }
 

@@ -372,10 +372,18 @@ static void slot_start(srv_sched *s, slot *sl, job *j) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* One sampled token (under the constraint, if any): events, then end or continue. */
-static void slot_next(srv_sched *s, slot *sl, const float *logits) {
+/* One sampled token of batch row r (under the constraint, if any): events, then
+ * end or continue. The row is read whole only when the constraint, log
+ * probabilities or the sampler need it. */
+static void slot_next(srv_sched *s, slot *sl, int r) {
+    bool masks = sl->constraint && chat_constraint_masks(sl->constraint);
+    const float *logits = NULL;
+    if ((masks || sl->req->logprobs || !g4_sampler_top_k_only(sl->sampler)) && !(logits = g4_get_logits(s->ctx, r))) {
+        slot_error(s, sl, g4_last_error());
+        return;
+    }
     const float *choose = logits;
-    if (sl->constraint && chat_constraint_masks(sl->constraint)) {
+    if (masks) {
         memcpy(sl->scratch, logits, (size_t)s->vocab_size * sizeof *logits);
         if (chat_constraint_apply(sl->constraint, sl->scratch)) {
             slot_error(s, sl, g4_last_error());
@@ -383,7 +391,7 @@ static void slot_next(srv_sched *s, slot *sl, const float *logits) {
         }
         choose = sl->scratch;
     }
-    int32_t id = g4_sampler_sample(sl->sampler, choose);
+    int32_t id = choose ? g4_sampler_sample(sl->sampler, choose) : g4_sampler_sample_row(sl->sampler, s->ctx, r);
     if (id < 0 || (sl->constraint && chat_constraint_accept(sl->constraint, id))) {
         slot_error(s, sl, g4_last_error());
         return;
@@ -495,7 +503,7 @@ static int step(srv_sched *s) {
     for (int r = 0; r < rows; r++) {
         if (!s->b_logits[r]) continue;
         slot *sl = &s->slots[s->b_slot[r]];
-        if (sl->state != SLOT_IDLE) slot_next(s, sl, g4_get_logits(s->ctx, r));
+        if (sl->state != SLOT_IDLE) slot_next(s, sl, r);
     }
     return rows;
 }
@@ -604,6 +612,8 @@ srv_sched *srv_sched_new(g4_model *model, const srv_sched_params *params, char *
     cp.n_ctx = s->p.n_ctx;
     cp.n_seq = s->p.n_slots;
     cp.n_threads = s->p.threads;
+    cp.n_gpu_layers = s->p.gpu_layers;
+    cp.gpu_device = s->p.gpu_device;
     if (!(s->ctx = g4_context_new(model, &cp))) {
         snprintf(err, err_size, "%s", g4_last_error());
         goto fail;

@@ -175,6 +175,7 @@ typedef struct {
     int queue_limit;         /* requests waiting for a slot before 429 */
     int prompt_chunk;        /* prompt tokens evaluated per step, over all slots */
     int threads;             /* CPU threads (0: every core) */
+    int gpu_layers, gpu_device; /* g4_context_params' n_gpu_layers and gpu_device */
 } srv_sched_params;
 
 srv_sched *srv_sched_new(g4_model *model, const srv_sched_params *params, char *err, size_t err_size);

@@ -47,4 +47,11 @@ typedef struct {
  * positions, see g4_kv_reserve) and fills the requested logits rows [V]. */
 void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_ubatch *ub, float *logits);
 
+/* Its three parts, for a context whose first layers run on the GPU (gpu_forward.h):
+ * the embedding and per-layer inputs into ws->x and ws->ple, one decoder layer on
+ * ws->x, and the LM head from ws->x. */
+void g4_forward_embed(const g4_model *m, g4_workspace *ws, const g4_ubatch *ub);
+void g4_forward_layer(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_ubatch *ub, int l);
+void g4_forward_head(const g4_model *m, g4_workspace *ws, const g4_ubatch *ub, float *logits);
+
 #endif

@@ -200,56 +200,60 @@ static void moe(const g4_model *m, const g4_layer_weights *w, const float *r, g4
 
 /* ---- the decoder ----------------------------------------------------------------- */
 
-void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_ubatch *ub, float *logits) {
+void g4_forward_embed(const g4_model *m, g4_workspace *ws, const g4_ubatch *ub) {
+    embed_tokens(m, ub, ws->x);
+    if (m->cfg.ple_dim) per_layer_inputs(m, ub, ws);
+}
+
+void g4_forward_layer(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_ubatch *ub, int l) {
     const g4_config *c = &m->cfg;
+    const g4_layer_weights *w = &m->w.layer[l];
     const int n = ub->n, H = c->hidden;
     const size_t nH = (size_t)n * H;
     float eps = c->rms_eps;
 
-    embed_tokens(m, ub, ws->x);
-    if (c->ple_dim) per_layer_inputs(m, ub, ws);
+    /* §2.4 steps 1-3: h = h + RMSNorm(Attn(RMSNorm(h)); post_attn) =: r */
+    g4k_rmsnorm(ws->pool, ws->a, ws->x, w->attn_norm, H, n, eps);
+    attention(m, kv, ws, ub, l);
+    g4k_rmsnorm(ws->pool, ws->o, ws->o, w->post_attn_norm, H, n, eps);
+    g4k_add(ws->x, ws->o, (int64_t)nH);
 
-    for (int l = 0; l < c->n_layers; l++) {
-        const g4_layer_weights *w = &m->w.layer[l];
-        /* §2.4 steps 1-3: h = h + RMSNorm(Attn(RMSNorm(h)); post_attn) =: r */
-        g4k_rmsnorm(ws->pool, ws->a, ws->x, w->attn_norm, H, n, eps);
-        attention(m, kv, ws, ub, l);
-        g4k_rmsnorm(ws->pool, ws->o, ws->o, w->post_attn_norm, H, n, eps);
-        g4k_add(ws->x, ws->o, (int64_t)nH);
-
-        /* steps 4-6: dense MLP (+ MoE beside it), h = r + RMSNorm(m; post_ffn) */
-        g4k_rmsnorm(ws->pool, ws->a, ws->x, w->ffn_norm, H, n, eps);
-        mlp(w, ws, n, ws->m);
-        if (c->n_experts) {
-            moe(m, w, ws->x, ws, n);
-            g4k_rmsnorm(ws->pool, ws->m, ws->m, w->post_ffn_norm_1, H, n, eps);
-            g4k_rmsnorm(ws->pool, ws->moe, ws->moe, w->post_ffn_norm_2, H, n, eps);
-            g4k_add(ws->m, ws->moe, (int64_t)nH);
-        }
-        g4k_rmsnorm(ws->pool, ws->m, ws->m, w->post_ffn_norm, H, n, eps);
-        g4k_add(ws->x, ws->m, (int64_t)nH);
-
-        /* step 7 (§2.3): h = h + RMSNorm(W_plp·(gelu(W_plg·h) ⊙ p_l); post_pl) */
-        if (c->ple_dim) {
-            int P = c->ple_dim;
-            g4k_matmul(ws->pool, &w->ple_gate, ws->x, n, ws->ple_g);
-            for (int t = 0; t < n; t++) {
-                const float *p = ws->ple + ((size_t)t * c->n_layers + l) * P;
-                g4k_gelu_mul(ws->pool, ws->ple_g + (size_t)t * P, p, P);
-            }
-            g4k_matmul(ws->pool, &w->ple_proj, ws->ple_g, n, ws->o);
-            g4k_rmsnorm(ws->pool, ws->o, ws->o, w->ple_post_norm, H, n, eps);
-            g4k_add(ws->x, ws->o, (int64_t)nH);
-        }
-        /* step 8: the whole residual stream is scaled */
-        g4k_scale(ws->x, w->layer_scalar, (int64_t)nH);
+    /* steps 4-6: dense MLP (+ MoE beside it), h = r + RMSNorm(m; post_ffn) */
+    g4k_rmsnorm(ws->pool, ws->a, ws->x, w->ffn_norm, H, n, eps);
+    mlp(w, ws, n, ws->m);
+    if (c->n_experts) {
+        moe(m, w, ws->x, ws, n);
+        g4k_rmsnorm(ws->pool, ws->m, ws->m, w->post_ffn_norm_1, H, n, eps);
+        g4k_rmsnorm(ws->pool, ws->moe, ws->moe, w->post_ffn_norm_2, H, n, eps);
+        g4k_add(ws->m, ws->moe, (int64_t)nH);
     }
+    g4k_rmsnorm(ws->pool, ws->m, ws->m, w->post_ffn_norm, H, n, eps);
+    g4k_add(ws->x, ws->m, (int64_t)nH);
 
+    /* step 7 (§2.3): h = h + RMSNorm(W_plp·(gelu(W_plg·h) ⊙ p_l); post_pl) */
+    if (c->ple_dim) {
+        int P = c->ple_dim;
+        g4k_matmul(ws->pool, &w->ple_gate, ws->x, n, ws->ple_g);
+        for (int t = 0; t < n; t++) {
+            const float *p = ws->ple + ((size_t)t * c->n_layers + l) * P;
+            g4k_gelu_mul(ws->pool, ws->ple_g + (size_t)t * P, p, P);
+        }
+        g4k_matmul(ws->pool, &w->ple_proj, ws->ple_g, n, ws->o);
+        g4k_rmsnorm(ws->pool, ws->o, ws->o, w->ple_post_norm, H, n, eps);
+        g4k_add(ws->x, ws->o, (int64_t)nH);
+    }
+    /* step 8: the whole residual stream is scaled */
+    g4k_scale(ws->x, w->layer_scalar, (int64_t)nH);
+}
+
+void g4_forward_head(const g4_model *m, g4_workspace *ws, const g4_ubatch *ub, float *logits) {
+    const g4_config *c = &m->cfg;
+    const int n = ub->n, H = c->hidden;
     /* §2.7: logits = softcap(E · RMSNorm(h; norm)) for the rows asked for */
     int rows = 0;
     for (int t = 0; t < n; t++)
         if (ub->logit_row[t] >= 0) {
-            g4k_rmsnorm(ws->pool, ws->a + (size_t)rows * H, ws->x + (size_t)t * H, m->w.output_norm, H, 1, eps);
+            g4k_rmsnorm(ws->pool, ws->a + (size_t)rows * H, ws->x + (size_t)t * H, m->w.output_norm, H, 1, c->rms_eps);
             ws->rows[rows++] = ub->logit_row[t];
         }
     if (!rows) return;
@@ -258,4 +262,10 @@ void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_u
     float *out = logits + (size_t)ws->rows[0] * V;
     g4k_matmul(ws->pool, &m->w.output, ws->a, rows, out);
     if (c->softcap > 0.0f) g4k_softcap(out, (int64_t)rows * (int64_t)V, c->softcap);
+}
+
+void g4_forward(const g4_model *m, g4_kv_cache *kv, g4_workspace *ws, const g4_ubatch *ub, float *logits) {
+    g4_forward_embed(m, ws, ub);
+    for (int l = 0; l < m->cfg.n_layers; l++) g4_forward_layer(m, kv, ws, ub, l);
+    g4_forward_head(m, ws, ub, logits);
 }

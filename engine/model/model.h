@@ -79,6 +79,7 @@ typedef struct {
 typedef struct {
     g4k_matrix embed;           /* {H, V} token_embd; also the tied LM head */
     g4k_matrix output;          /* {H, V} a separate LM head if the file has one, else = embed */
+    bool head_tied;             /* output is embed (maybe in a repacked copy) */
     float *output_norm;         /* [H] */
     g4k_matrix ple_embed;       /* {L*P, V_pl} per_layer_token_embd */
     g4k_matrix ple_model_proj;  /* {H, L*P} per_layer_model_projection */

@@ -183,7 +183,9 @@ static int bind_embeddings(g4_model *m) {
     const g4_tensor *out = m->is_gguf ? g4_tensor_set_find(&m->gguf.tensors, "output.weight")
                                       : g4_tensor_set_find(&m->st.tensors, "lm_head.weight");
     m->w.output = m->w.embed;
+    m->w.head_tied = true;
     if (out && out->data != emb->data) {
+        m->w.head_tied = false;
         int64_t ne[2] = {c->hidden, c->vocab_size};
         if (check_shape(out, m->is_gguf ? "output.weight" : "lm_head.weight", 2, ne)) return -1;
         m->w.output = (g4k_matrix){.type = out->type, .n_in = c->hidden, .n_out = c->vocab_size,

@@ -1,11 +1,15 @@
 /* context.c: g4_context: the KV caches of a set of sequences, the scratch of the
- * forward pass, the CPU threads it runs on, and g4_decode, which checks a batch,
- * splits it into micro-batches and runs them. Also truncation, with rebuilds of
- * forgotten sliding windows. */
+ * forward pass, the CPU threads it runs on, its share of a GPU when asked for
+ * (model/gpu_model.h), and g4_decode, which checks a batch, splits it into
+ * micro-batches and runs them. Also truncation, with rebuilds of forgotten
+ * sliding windows, and reading logits back (whole rows or the top ones). */
 #include "gemma4.h"
 #include "kvcache.h"
 #include "model/forward.h"
+#include "model/gpu_model.h"
 #include "base/error.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +22,10 @@ struct g4_context {
     g4_context_params params;
     g4_kv_cache kv;
     g4k_pool *pool;     /* the threads of the forward pass, started once */
-    g4_workspace ws;
+    g4_workspace ws;    /* the CPU's layers (none when every layer is on the GPU) */
+    g4_gpu *gpu;        /* NULL: every layer on the CPU */
+    bool logits_on_gpu; /* the last decode's logits are in gpu->act.logits ... */
+    bool logits_here;   /* ... and have been copied to `logits` */
     float *logits;      /* [n_rows][vocab] */
     int *logit_row;     /* [n] row of each batch token, or -1 */
     int n_rows, cap_rows, cap_batch;
@@ -26,11 +33,12 @@ struct g4_context {
 };
 
 g4_context_params g4_context_default_params(void) {
-    return (g4_context_params){.n_ctx = 0, .n_seq = 1, .n_ubatch = 512, .n_threads = 0};
+    return (g4_context_params){.n_ctx = 0, .n_seq = 1, .n_ubatch = 512, .n_threads = 0, .n_gpu_layers = 0, .gpu_device = 0};
 }
 
 void g4_context_free(g4_context *ctx) {
     if (!ctx) return;
+    g4_gpu_free(ctx->gpu);
     g4_workspace_free(&ctx->ws);
     g4k_pool_free(ctx->pool);
     g4_kv_free(&ctx->kv);
@@ -69,7 +77,12 @@ g4_context *g4_context_new(g4_model *model, const g4_context_params *params) {
         g4_error("cannot start %d CPU threads; ask for fewer", p.n_threads);
         goto fail;
     }
-    if (g4_workspace_init(&ctx->ws, c, p.n_ubatch, p.n_ctx, ctx->pool)) goto fail;
+    if (p.n_gpu_layers != 0) {
+        if (!(ctx->gpu = g4_gpu_new(model, &ctx->kv, p.n_ubatch, p.n_gpu_layers, p.gpu_device))) goto fail;
+        ctx->kv.first_cpu_layer = ctx->gpu->n_layers;
+        ctx->params.n_gpu_layers = ctx->gpu->n_layers;
+    }
+    if ((!ctx->gpu || !ctx->gpu->whole) && g4_workspace_init(&ctx->ws, c, p.n_ubatch, p.n_ctx, ctx->pool)) goto fail;
     return ctx;
 fail:
     g4_context_free(ctx);
@@ -81,13 +94,69 @@ int g4_seq_length(const g4_context *ctx, int seq) {
     return ctx->kv.seq[seq].len;
 }
 
+int g4_context_gpu_layers(const g4_context *ctx) { return ctx->gpu ? ctx->gpu->n_layers : 0; }
+const char *g4_context_device(const g4_context *ctx) { return ctx->gpu ? ctx->gpu->where : "CPU"; }
+
 const float *g4_get_logits(g4_context *ctx, int i) {
     if (!ctx->logit_row || i < 0 || i >= ctx->cap_batch || ctx->logit_row[i] < 0) return NULL;
+    if (ctx->logits_on_gpu && !ctx->logits_here) {
+        if (g4_gpu_download_logits(ctx->gpu, 0, ctx->n_rows, ctx->logits)) return NULL;
+        ctx->logits_here = true;
+    }
     return ctx->logits + (size_t)ctx->logit_row[i] * ctx->model->cfg.vocab_size;
 }
 
-/* Runs tokens [0, n) in micro-batches; every check has been done by the caller. */
-static void run(g4_context *ctx, int n, const int32_t *token, const int32_t *seq, const int *logit_row) {
+/* The k best of x[0, n) in rank order (higher value, then lower index; NaN never),
+ * by insertion into the sorted list of the best so far. */
+static int top_of_row(const float *x, int n, int k, int32_t *ids, float *vals) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        if (isnan(v) || (m == k && !(v > vals[k - 1]))) continue;
+        int at = m < k ? m++ : k - 1;
+        while (at > 0 && v > vals[at - 1]) {
+            vals[at] = vals[at - 1];
+            ids[at] = ids[at - 1];
+            at--;
+        }
+        vals[at] = v;
+        ids[at] = i;
+    }
+    for (int i = m; i < k; i++) vals[i] = -INFINITY, ids[i] = -1;
+    return m;
+}
+
+int g4_get_top_logits(g4_context *ctx, int i, int k, int32_t *ids, float *vals) {
+    int V = ctx->model->cfg.vocab_size;
+    if (k < 1 || k > 256) return g4_error("g4_get_top_logits: k = %d is out of range [1, 256]", k);
+    if (!ctx->logit_row || i < 0 || i >= ctx->cap_batch || ctx->logit_row[i] < 0)
+        return g4_error("g4_get_top_logits: batch row %d did not ask for logits", i);
+    if (k > V) k = V;
+    if (ctx->logits_on_gpu && !ctx->logits_here)
+        return g4_gpu_top_logits(ctx->gpu, ctx->logit_row[i], k, ids, vals) ? -1 : k;
+    top_of_row(g4_get_logits(ctx, i), V, k, ids, vals);
+    return k;
+}
+
+int32_t g4_sampler_sample_row(g4_sampler *s, g4_context *ctx, int i) {
+    int k = s ? g4_sampler_top_k_only(s) : 0;
+    if (k > 0) {
+        int32_t ids[256];
+        float vals[256];
+        int n = g4_get_top_logits(ctx, i, k, ids, vals);
+        return n < 0 ? -1 : g4_sampler_sample_top(s, ids, vals, n);
+    }
+    const float *row = g4_get_logits(ctx, i);
+    if (!row) {
+        g4_error("batch row %d has no logits", i);
+        return -1;
+    }
+    return g4_sampler_sample(s, row);
+}
+
+/* Runs tokens [0, n) in micro-batches; every check has been done by the caller.
+ * -1 (error set) only when the GPU failed. */
+static int run(g4_context *ctx, int n, const int32_t *token, const int32_t *seq, const int *logit_row) {
     const int U = ctx->params.n_ubatch;
     for (int start = 0; start < n; start += U) {
         int cnt = n - start < U ? n - start : U;
@@ -101,8 +170,18 @@ static void run(g4_context *ctx, int n, const int32_t *token, const int32_t *seq
         }
         g4_ubatch ub = {.n = cnt, .token = token + start, .seq = ctx->ub_seq, .pos = ctx->ub_pos,
                         .logit_row = logit_row + start};
-        g4_forward(ctx->model, &ctx->kv, &ctx->ws, &ub, ctx->logits);
+        if (!ctx->gpu) {
+            g4_forward(ctx->model, &ctx->kv, &ctx->ws, &ub, ctx->logits);
+            continue;
+        }
+        if (!ctx->gpu->whole) g4_forward_embed(ctx->model, &ctx->ws, &ub);
+        if (g4_gpu_forward(ctx->gpu, &ub, &ctx->ws)) return -1;
+        if (ctx->gpu->whole) continue;
+        for (int l = ctx->gpu->n_layers; l < ctx->model->cfg.n_layers; l++)
+            g4_forward_layer(ctx->model, &ctx->kv, &ctx->ws, &ub, l);
+        g4_forward_head(ctx->model, &ctx->ws, &ub, ctx->logits);
     }
+    return 0;
 }
 
 int g4_decode(g4_context *ctx, const g4_batch *b) {
@@ -146,12 +225,14 @@ int g4_decode(g4_context *ctx, const g4_batch *b) {
         ctx->cap_rows = rows;
     }
     ctx->n_rows = rows;
+    ctx->logits_on_gpu = ctx->gpu && ctx->gpu->whole;
+    ctx->logits_here = false;
+    if (ctx->logits_on_gpu && g4_gpu_reserve_logits(ctx->gpu, rows)) goto out;
     int32_t *seq = malloc((size_t)n * sizeof *seq);
     if (!seq) { g4_error("out of memory"); goto out; }
     for (int i = 0; i < n; i++) seq[i] = b->seq ? b->seq[i] : 0;
-    run(ctx, n, b->token, seq, ctx->logit_row);
+    rc = run(ctx, n, b->token, seq, ctx->logit_row);
     free(seq);
-    rc = 0;
 out:
     free(added);
     return rc;
@@ -184,9 +265,9 @@ int g4_seq_truncate(g4_context *ctx, int seq, int pos) {
     for (int i = 0; i < pos; i++) rows[i] = -1, seqs[i] = seq;
     q->len = 0;
     q->hi = 0;
-    run(ctx, pos, tokens, seqs, rows);
+    int rc = run(ctx, pos, tokens, seqs, rows);
     free(tokens), free(rows), free(seqs);
-    return 0;
+    return rc;
 }
 
 int g4_argmax(const float *x, int n) {

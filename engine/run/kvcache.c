@@ -66,7 +66,7 @@ int g4_kv_reserve(g4_kv_cache *kv, int seq, int n_pos) {
         q->tokens = t;
         q->tokens_cap = cap;
     }
-    for (int l = 0; l < kv->cfg->n_layers; l++) {
+    for (int l = kv->first_cpu_layer; l < kv->cfg->n_layers; l++) {
         int ring = kv->ring[l];
         if (!ring) continue;
         g4_kv_layer *c = &q->layer[l];

@@ -27,6 +27,7 @@ typedef struct {
     const g4_config *cfg;
     int n_seq, n_ctx;
     int *ring;          /* [n_layers] slots of each owning layer's ring */
+    int first_cpu_layer;/* layers below it keep their rings on the GPU (gpu_model.h): no host storage */
     g4_kv_seq *seq;     /* [n_seq] */
 } g4_kv_cache;
 

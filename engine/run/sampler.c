@@ -638,6 +638,39 @@ static int32_t draw(g4_sampler *s, const float *x, const range *r, cand *c, int 
 
 /* ---- sampling --------------------------------------------------------------------- */
 
+static int by_rank(const void *a, const void *b) {
+    return better(a, b) ? -1 : better(b, a) ? 1 : 0;
+}
+
+/* top-p, min-p, temperature and the draw over a top-k list c[0, n) in rank
+ * order, c[0] the best: the same steps whether the list came from a scan of
+ * the whole row here or from the GPU (g4_sampler_sample_top). */
+static int32_t sample_list(g4_sampler *s, cand *c, int n, float inv_t) {
+    const g4_sampler_params *p = &s->p;
+    const float max = c[0].logit;
+    const int32_t best = c[0].id;
+    if (!(inv_t < INFINITY) || max == INFINITY) return best; /* greedy */
+    if (p->top_p < 1) { /* the nucleus of softmax over the k kept (llama.cpp) */
+        list_weights(c, n, max, 1.0f);
+        double total = 0;
+        for (int i = 0; i < n; i++) total += c[i].w;
+        n = nucleus(c, n, (double)p->top_p * total);
+    }
+    if (p->min_p > 0) { /* the maximum is always kept */
+        const float cut = max + logf(p->min_p);
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+            if (c[i].logit >= cut) c[kept++] = c[i];
+        n = kept;
+    }
+    range keep = {.lo = INFINITY, .bucket = INFINITY, .max = max}; /* nothing but the list */
+    return draw(s, NULL, &keep, c, n, inv_t, best);
+}
+
+static float inverse_temperature(const g4_sampler *s) {
+    return s->p.temperature > 0 ? 1.0f / s->p.temperature : INFINITY;
+}
+
 int32_t g4_sampler_sample(g4_sampler *s, const float *logits) {
     if (!s || !logits) {
         g4_error("g4_sampler_sample: no sampler or no logits");
@@ -646,14 +679,11 @@ int32_t g4_sampler_sample(g4_sampler *s, const float *logits) {
     const g4_sampler_params *p = &s->p;
     const int V = s->vocab;
     const float *x = adjusted_logits(s, logits);
-    const float inv_t = p->temperature > 0 ? 1.0f / p->temperature : INFINITY;
-    const bool top_k = p->top_k > 0 && p->top_k < V && inv_t < INFINITY;
+    const float inv_t = inverse_temperature(s);
 
-    /* the best token: from the top-k list when there is one, else by a scan */
-    cand *c = s->cand;
-    int n = 0;
-    int32_t best = -1;
-    if (top_k) {
+    if (p->top_k > 0 && p->top_k < V && inv_t < INFINITY) {
+        cand *c = s->cand;
+        int n = 0;
         if (p->top_k <= HEAP_K_MAX) {
             n = heap_top_k(x, V, p->top_k, c);
         } else {
@@ -664,12 +694,15 @@ int32_t g4_sampler_sample(g4_sampler *s, const float *logits) {
                 n = p->top_k;
             }
         }
-        for (int i = 0; i < n; i++)
-            if (best < 0 || better(&c[i], &c[best])) best = i;
-        if (best >= 0) best = c[best].id;
-    } else {
-        best = argmax(x, V);
+        if (n == 0) {
+            g4_error("g4_sampler_sample: no token can be sampled (every logit is -inf or NaN)");
+            return -1;
+        }
+        qsort(c, (size_t)n, sizeof *c, by_rank);
+        return sample_list(s, c, n, inv_t);
     }
+
+    const int32_t best = argmax(x, V);
     if (best < 0) {
         g4_error("g4_sampler_sample: no token can be sampled (every logit is -inf or NaN)");
         return -1;
@@ -679,27 +712,41 @@ int32_t g4_sampler_sample(g4_sampler *s, const float *logits) {
 
     const float min_p_cut = p->min_p > 0 ? max + logf(p->min_p) : -INFINITY;
     range keep = {.lo = INFINITY, .bucket = INFINITY, .max = max}; /* nothing but the list */
-    if (top_k) {
-        if (p->top_p < 1) { /* the nucleus of softmax over the k kept (llama.cpp) */
-            list_weights(c, n, max, 1.0f);
-            double total = 0;
-            for (int i = 0; i < n; i++) total += c[i].w;
-            n = nucleus(c, n, (double)p->top_p * total);
-        }
-        if (p->min_p > 0) { /* the maximum is always kept */
-            int kept = 0;
-            for (int i = 0; i < n; i++)
-                if (c[i].logit >= min_p_cut) c[kept++] = c[i];
-            n = kept;
-        }
-    } else if (p->top_p < 1) {
+    int n = 0;
+    if (p->top_p < 1) {
         n = nucleus_whole(s, x, max, &keep);
     } else {
         /* no truncation but min-p, and the tail that is negligible at temperature T */
         float lo = max - s->tail * p->temperature;
         keep.lo = min_p_cut > lo ? min_p_cut : lo;
     }
-    return draw(s, x, &keep, c, n, inv_t, best);
+    return draw(s, x, &keep, s->cand, n, inv_t, best);
+}
+
+int g4_sampler_top_k_only(const g4_sampler *s) {
+    const g4_sampler_params *p = &s->p;
+    if (s->penalize || p->n_bias > 0) return 0; /* they change logits outside any top list */
+    if (!(inverse_temperature(s) < INFINITY)) return 1;
+    return p->top_k > 0 && p->top_k < s->vocab && p->top_k <= 256 ? p->top_k : 0;
+}
+
+int32_t g4_sampler_sample_top(g4_sampler *s, const int32_t *ids, const float *vals, int k) {
+    int need = s ? g4_sampler_top_k_only(s) : 0;
+    if (!s || !ids || !vals || need == 0 || k < need) {
+        g4_error("g4_sampler_sample_top: this sampler needs the whole row (or at least %d logits, got %d)", need, k);
+        return -1;
+    }
+    if (!(vals[0] > -INFINITY)) {
+        g4_error("g4_sampler_sample: no token can be sampled (every logit is -inf or NaN)");
+        return -1;
+    }
+    float inv_t = inverse_temperature(s);
+    if (!(inv_t < INFINITY)) return ids[0]; /* greedy: no candidate list is kept */
+    cand *c = s->cand;
+    int n = 0;
+    for (int i = 0; i < need; i++)
+        if (vals[i] > -INFINITY) c[n++] = (cand){.logit = vals[i], .id = ids[i]};
+    return sample_list(s, c, n, inv_t);
 }
 
 /* ---- defaults from model files ---------------------------------------------------- */
