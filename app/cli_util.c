@@ -114,7 +114,12 @@ int cli_device_flag(cli_device *d, int argc, char **argv, int *i) {
         d->gpu_layers = -1;
         return 1;
     }
-    return (d->gpu_layers = cli_parse_int(a, v, 0, 1 << 20)) < 0 ? -1 : 1;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || n < 0 || n > 1 << 20)
+        return cli_fail("--gpu-layers needs a number of layers (0: none) or 'all', got '%s'", v), -1;
+    d->gpu_layers = (int)n;
+    return 1;
 }
 
 int cli_device_layers(const cli_device *d) {

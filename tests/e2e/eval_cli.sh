@@ -54,4 +54,17 @@ expect_error "bad token list" "tokens" "$G4_BIN" eval -m "$M/model.gguf" --token
 expect_error "bad --batch" "batch" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2 --batch 0
 expect_error "unknown option" "unknown" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2 --frobnicate 1
 expect_error "context too small" "context" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2,3,4,5 --ctx 2
+expect_error "bad --gpu-layers" "gpu-layers" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2 --gpu-layers many
+expect_error "bad --device" "device" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2 --device -1
+
+# where the model runs: --cpu always works; without a GPU, asking for one says so
+want=$("$G4_BIN" eval -m "$M/model.gguf" --tokens "$toks" --greedy 4)
+check "--cpu gives the same greedy ids" [ "$("$G4_BIN" eval -m "$M/model.gguf" --tokens "$toks" --greedy 4 --cpu)" = "$want" ]
+if "$G4_BIN" bench -m "$M/model.gguf" -p 4 -n 2 -r 1 --cpu | grep -q '^device: CPU$'; then ok "bench --cpu prints 'device: CPU'"; else bad "bench --cpu device line"; fi
+if "$G4_BIN" bench -m "$M/model.gguf" -p 4 -n 2 -r 1 | grep -q '^device: CPU$'; then
+    expect_error "--gpu-layers all without a GPU" "no GPU" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2 --gpu-layers all
+    expect_error "--device 1 without a GPU" "no GPU" "$G4_BIN" eval -m "$M/model.gguf" --tokens 2 --gpu-layers 1 --device 1
+else
+    ok "a GPU is here: the GPU tests (ctest -L gpu) cover it"
+fi
 finish

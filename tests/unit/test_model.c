@@ -151,6 +151,61 @@ static void test_bad_batches(void **state) {
     g4_model_free(m);
 }
 
+/* g4_get_top_logits equals a sort of the row (ties to the lower id), for rows
+ * that asked for logits only; g4_sampler_sample_row picks what the row gives. */
+static void test_top_logits(void **state) {
+    (void)state;
+    const char *shared = tu_shared();
+    if (!shared) { skip(); return; }
+    g4_model *m = g4_model_load(tu_path("%s/fixtures/models/moe/model.gguf", shared));
+    assert_non_null(m);
+    g4_model_info info;
+    g4_model_get_info(m, &info);
+    int V = info.vocab_size;
+    g4_context *ctx = g4_context_new(m, NULL);
+    assert_non_null(ctx);
+    int32_t tok[6] = {2, 17, 99, 4, 250, 31};
+    int8_t want[6] = {1, 0, 1, 1, 0, 1};
+    g4_batch b = {.n_tokens = 6, .token = tok, .logits = want};
+    assert_int_equal(g4_decode(ctx, &b), 0);
+    int32_t ids[256];
+    float vals[256];
+    for (int i = 0; i < 6; i++) {
+        if (!want[i]) {
+            assert_int_equal(g4_get_top_logits(ctx, i, 5, ids, vals), -1);
+            continue;
+        }
+        int k = V < 256 ? V : 256;
+        assert_int_equal(g4_get_top_logits(ctx, i, 256, ids, vals), k);
+        const float *row = g4_get_logits(ctx, i);
+        for (int j = 0; j < k; j++) { /* the j-th of the rank order, found by counting */
+            assert_float_equal(vals[j], row[ids[j]], 0);
+            int above = 0;
+            for (int t = 0; t < V; t++) above += row[t] > row[ids[j]] || (row[t] == row[ids[j]] && t < ids[j]);
+            assert_int_equal(above, j);
+        }
+        g4_sampler_params sp = g4_sampler_default_params();
+        sp.seed = 5;
+        g4_sampler *by_row = g4_sampler_new(&sp, V), *by_top = g4_sampler_new(&sp, V);
+        assert_int_equal(g4_sampler_sample_row(by_top, ctx, i), g4_sampler_sample(by_row, row));
+        g4_sampler_free(by_top), g4_sampler_free(by_row);
+    }
+    assert_int_equal(g4_get_top_logits(ctx, 0, 0, ids, vals), -1);
+    assert_int_equal(g4_get_top_logits(ctx, 0, 257, ids, vals), -1);
+    assert_string_equal(g4_context_device(ctx), "CPU");
+    assert_int_equal(g4_context_gpu_layers(ctx), 0);
+    g4_context_free(ctx);
+
+    /* without a GPU, asking for one fails with the reason */
+    if (g4_gpu_count() == 0) {
+        g4_context_params p = g4_context_default_params();
+        p.n_gpu_layers = -1;
+        assert_null(g4_context_new(m, &p));
+        assert_non_null(strstr(g4_last_error(), "no GPU"));
+    }
+    g4_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_gguf), cmocka_unit_test(test_dense_hf),
@@ -160,6 +215,7 @@ int main(void) {
         cmocka_unit_test(test_bf16_gguf),  cmocka_unit_test(test_bf16_hf),
         cmocka_unit_test(test_multi_sequence_batch),
         cmocka_unit_test(test_bad_batches),
+        cmocka_unit_test(test_top_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -451,6 +451,66 @@ static void test_seed_reproducible(void **state) {
     free(rows);
 }
 
+static const float *sorted_row;
+
+/* Rank order: higher logit first, then lower id. */
+static int by_logit(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    if (sorted_row[i] != sorted_row[j]) return sorted_row[i] > sorted_row[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+/* Sampling from the k best logits (as a GPU hands them over) picks exactly the
+ * token the whole row gives, draw for draw, wherever g4_sampler_top_k_only says
+ * it may; it refuses where the row is needed (penalties, bias, no top-k). */
+static void test_top_list_equals_row(void **state) {
+    (void)state;
+    enum { V = 5000, N = 400 };
+    float *x = malloc((size_t)V * sizeof *x);
+    int32_t *order = malloc((size_t)V * sizeof *order);
+    struct { float temp, top_p, min_p; int top_k; } cases[] = {
+        {1.0f, 0.95f, 0.0f, 64}, {0.7f, 1.0f, 0.0f, 40}, {1.3f, 0.9f, 0.05f, 256}, {0.0f, 1.0f, 0.0f, 0}, {1.0f, 1.0f, 0.0f, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        g4_sampler_params p = g4_sampler_default_params();
+        p.temperature = cases[c].temp, p.top_p = cases[c].top_p, p.min_p = cases[c].min_p, p.top_k = cases[c].top_k;
+        p.seed = 77 + c;
+        g4_sampler *row = new_sampler(&p, V), *top = new_sampler(&p, V);
+        int k = g4_sampler_top_k_only(top);
+        assert_int_equal(k, cases[c].temp == 0 ? 1 : cases[c].top_k);
+        int32_t ids[256];
+        float vals[256];
+        for (int i = 0; i < N; i++) {
+            random_logits(x, V, 2.0, 900 + (uint64_t)i);
+            if (i % 7 == 0) x[i % V] = x[(i + 1) % V]; /* ties */
+            /* the k best by a sort of the whole row: the reference list */
+            for (int t = 0; t < V; t++) order[t] = t;
+            sorted_row = x;
+            qsort(order, V, sizeof *order, by_logit);
+            for (int j = 0; j < k; j++) ids[j] = order[j], vals[j] = x[order[j]];
+            int32_t a = g4_sampler_sample(row, x), b = g4_sampler_sample_top(top, ids, vals, k);
+            assert_int_equal(a, b);
+            g4_sampler_accept(row, a), g4_sampler_accept(top, b);
+        }
+        g4_sampler_free(top), g4_sampler_free(row);
+    }
+    g4_sampler_params p = g4_sampler_default_params();
+    p.repeat_penalty = 1.1f;
+    g4_sampler *pen = new_sampler(&p, V);
+    assert_int_equal(g4_sampler_top_k_only(pen), 0);
+    int32_t id = 0;
+    float v = 1;
+    assert_int_equal(g4_sampler_sample_top(pen, &id, &v, 1), -1);
+    g4_sampler_free(pen);
+    p = g4_sampler_default_params();
+    p.top_k = 0; /* top-p over the whole vocabulary */
+    g4_sampler *whole = new_sampler(&p, V);
+    assert_int_equal(g4_sampler_top_k_only(whole), 0);
+    g4_sampler_free(whole);
+    free(order);
+    free(x);
+}
+
 /* ---- penalties and bias ------------------------------------------------------------- */
 
 static int32_t greedy_after(const g4_sampler_params *base, const float *x, int n, const int32_t *hist, int n_hist) {
@@ -867,6 +927,7 @@ int main(void) {
         cmocka_unit_test(test_min_p),
         cmocka_unit_test(test_temperature_matches_softmax),
         cmocka_unit_test(test_seed_reproducible),
+        cmocka_unit_test(test_top_list_equals_row),
         cmocka_unit_test(test_repetition_penalty),
         cmocka_unit_test(test_presence_frequency),
         cmocka_unit_test(test_logit_bias),
