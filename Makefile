@@ -1,6 +1,7 @@
 # Makefile: the README's two commands.
-#   make test   installs missing Debian packages, builds (release, sanitizers,
-#               fuzzers), sets up the peer engine and runs every test
+#   make test   installs missing Debian packages, builds (release with the CUDA
+#               backend where nvcc is, sanitizers, fuzzers, and the HIP backend
+#               for AMD), sets up the peer engine and runs every test
 #   make bench  builds, sets up the peer and compares CPU speed with it (slow)
 #   make chat   builds and starts gemma4 (MODEL=path to choose the model)
 # CMake does the building; this file only strings the steps together.
@@ -17,10 +18,10 @@ DEB_PACKAGES := cmake make gcc pkg-config clang libclang-rt-14-dev git \
                 libcmocka-dev libjansson-dev libopenblas-dev python3-numpy \
                 libncurses-dev libreadline-dev libcmark-gfm-dev libcmark-gfm-extensions-dev \
                 libcurl4-openssl-dev libssl-dev libmicrohttpd-dev liblua5.4-dev libxml2-dev tmux \
-                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user hipcc libamdhip64-dev
 DEB_COMMANDS := node:nodejs npm:npm
 
-.PHONY: all deps build test test-release test-asan test-fuzz peer bench chat clean
+.PHONY: all deps build test test-release test-asan test-fuzz test-hip peer bench chat clean
 
 all: build
 
@@ -74,7 +75,16 @@ test-fuzz: deps
 	cmake --build $(BUILD)-fuzz -j $(JOBS)
 	cd $(BUILD)-fuzz && ctest --output-on-failure -L fuzz
 
-test: test-release test-asan test-fuzz
+# The HIP backend (AMD GPUs): the kernels built with hipcc and linked into gemma4,
+# which must still run on the CPU where no AMD GPU is.
+test-hip: deps
+	cmake -S . -B $(BUILD)-hip -DCMAKE_BUILD_TYPE=Release -DG4_HIP=ON
+	cmake --build $(BUILD)-hip -j $(JOBS) --target gemma4
+	@if [ -d $(SHARED)/fixtures ]; then \
+	  ./$(BUILD)-hip/gemma4 bench -m $(SHARED)/fixtures/models/dense-tiny/model.gguf -p 8 -n 4 -r 1 | grep '^device:'; \
+	fi
+
+test: test-release test-asan test-fuzz test-hip
 
 # The chat UI on MODEL (a .gguf file, an HF directory or a hub id), else on the
 # config file's model, else on the default model (downloaded once into the HF cache).
@@ -82,4 +92,4 @@ chat: build
 	./$(BUILD)/gemma4 $(if $(MODEL),-m "$(MODEL)") $(ARGS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-hip

@@ -79,8 +79,12 @@ g4_context *g4_context_new(g4_model *model, const g4_context_params *params) {
     }
     if (p.n_gpu_layers != 0) {
         if (!(ctx->gpu = g4_gpu_new(model, &ctx->kv, p.n_ubatch, p.n_gpu_layers, p.gpu_device))) goto fail;
-        ctx->kv.first_cpu_layer = ctx->gpu->n_layers;
-        ctx->params.n_gpu_layers = ctx->gpu->n_layers;
+        if (ctx->gpu->n_layers == 0) { /* the KV-sharing rule left none there */
+            g4_gpu_free(ctx->gpu);
+            ctx->gpu = NULL;
+        }
+        ctx->kv.first_cpu_layer = g4_context_gpu_layers(ctx);
+        ctx->params.n_gpu_layers = g4_context_gpu_layers(ctx);
     }
     if ((!ctx->gpu || !ctx->gpu->whole) && g4_workspace_init(&ctx->ws, c, p.n_ubatch, p.n_ctx, ctx->pool)) goto fail;
     return ctx;
