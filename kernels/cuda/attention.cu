@@ -191,7 +191,7 @@ static __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(attention
     const long long rows_total = (long long)a.n_tok * a.nq;
 #pragma unroll
     for (int r = 0; r < ROWS_MAX; r++) {
-        if (r >= R) break;
+        if (r >= R) continue; /* (not break: the loop is unrolled) */
         const long long row = (long long)(t0 + r / G) * a.nq + g * G + r % G;
         const float l = l_sh[r];
         if (a.n_splits == 1) {

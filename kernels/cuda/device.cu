@@ -141,8 +141,8 @@ g4g_device *g4g_open(int index, char *err, size_t err_len) {
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetStream(dev->blas, dev->stream);
     if (st != CUBLAS_STATUS_SUCCESS) {
         snprintf(err, err_len, "cannot start cuBLAS on GPU %d: %s", index, cublasGetStatusString(st));
-        if (dev->blas) cublasDestroy(dev->blas);
-        cudaStreamDestroy(dev->stream);
+        if (dev->blas) (void)cublasDestroy(dev->blas);
+        (void)cudaStreamDestroy(dev->stream);
         free(dev);
         return NULL;
     }
@@ -155,14 +155,14 @@ void g4g_close(g4g_device *dev) {
     if (cudaSetDevice(dev->index) == cudaSuccess) {
         if (dev->capturing) { /* end a recording left open, and drop it */
             cudaGraph_t g = NULL;
-            if (cudaStreamEndCapture(dev->stream, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+            if (cudaStreamEndCapture(dev->stream, &g) == cudaSuccess && g) (void)cudaGraphDestroy(g);
         }
-        cudaStreamSynchronize(dev->stream);
+        (void)cudaStreamSynchronize(dev->stream);
 #ifndef G4_HIP
-        cublasDestroy(dev->blas);
+        (void)cublasDestroy(dev->blas);
 #endif
-        if (dev->gemm_scratch) cudaFree(dev->gemm_scratch);
-        cudaStreamDestroy(dev->stream);
+        if (dev->gemm_scratch) (void)cudaFree(dev->gemm_scratch);
+        (void)cudaStreamDestroy(dev->stream);
     }
     (void)cudaGetLastError();
     free(dev);
@@ -276,23 +276,23 @@ int g4g_graph_end(g4g_device *dev, g4g_graph **out) {
     if (!use_device(dev)) return -1;
     cudaGraph_t g = NULL;
     if (!g4g_ok(dev, cudaStreamEndCapture(dev->stream, &g), "graph_end")) {
-        if (g) cudaGraphDestroy(g);
+        if (g) (void)cudaGraphDestroy(g);
         return -1;
     }
     if (dev->error[0]) {
-        if (g) cudaGraphDestroy(g);
+        if (g) (void)cudaGraphDestroy(g);
         return -1;
     }
     cudaGraphExec_t exec = NULL;
     if (!g4g_ok(dev, cudaGraphInstantiateWithFlags(&exec, g, 0), "graph_end (instantiating)")) {
-        cudaGraphDestroy(g);
+        (void)cudaGraphDestroy(g);
         return -1;
     }
     g4g_graph *graph = (g4g_graph *)malloc(sizeof *graph);
     if (!graph) {
         g4g_fail(dev, "graph_end: out of host memory");
-        cudaGraphExecDestroy(exec);
-        cudaGraphDestroy(g);
+        (void)cudaGraphExecDestroy(exec);
+        (void)cudaGraphDestroy(g);
         return -1;
     }
     graph->g = g;
@@ -308,7 +308,7 @@ void g4g_graph_launch(g4g_device *dev, g4g_graph *graph) {
 
 void g4g_graph_free(g4g_graph *graph) {
     if (!graph) return;
-    cudaGraphExecDestroy(graph->exec);
-    cudaGraphDestroy(graph->g);
+    (void)cudaGraphExecDestroy(graph->exec);
+    (void)cudaGraphDestroy(graph->g);
     free(graph);
 }

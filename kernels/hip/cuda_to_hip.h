@@ -12,8 +12,6 @@
 /* ---- errors ---- */
 #define cudaError_t hipError_t
 #define cudaSuccess hipSuccess
-#define cudaErrorNoDevice hipErrorNoDevice
-#define cudaErrorInsufficientDriver hipErrorInsufficientDriver
 #define cudaGetErrorString hipGetErrorString
 #define cudaGetLastError hipGetLastError
 
@@ -26,8 +24,6 @@
 #define cudaDevAttrMemoryClockRate hipDeviceAttributeMemoryClockRate
 #define cudaDevAttrGlobalMemoryBusWidth hipDeviceAttributeMemoryBusWidth
 #define cudaMemGetInfo hipMemGetInfo
-#define cudaFuncSetAttribute hipFuncSetAttribute
-#define cudaFuncAttributeMaxDynamicSharedMemorySize hipFuncAttributeMaxDynamicSharedMemorySize
 
 /* ---- streams ---- */
 #define cudaStream_t hipStream_t
@@ -60,6 +56,5 @@
 
 /* ---- warp shuffles (the mask is implied: every lane of the warp takes part) ---- */
 #define __shfl_xor_sync(mask, var, lane_mask, width) __shfl_xor((var), (lane_mask), (width))
-#define __shfl_sync(mask, var, src_lane, width) __shfl((var), (src_lane), (width))
 
 #endif
