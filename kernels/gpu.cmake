@@ -10,6 +10,8 @@ if(G4_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES "80-real;89-real;90-real;90-virtual")
   endif()
   enable_language(CUDA)
+  # gemma4_engine was made before the default was set; later targets take it from the variable.
+  set_target_properties(gemma4_engine PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
   find_package(CUDAToolkit REQUIRED)
   add_library(gemma4_gpu STATIC ${G4_GPU_SOURCES})
   set_target_properties(gemma4_gpu PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
