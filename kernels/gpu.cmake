@@ -17,7 +17,7 @@ if(G4_CUDA)
   target_include_directories(gemma4_gpu PRIVATE ${PROJECT_SOURCE_DIR}/engine ${PROJECT_SOURCE_DIR}/kernels)
   # The C flags (-Wshadow, -march) are not nvcc's: give it its own.
   target_compile_options(gemma4_gpu PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:-O3 --use_fast_math=false -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter --Werror=all-warnings>)
+    $<$<COMPILE_LANGUAGE:CUDA>:-O3 -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter --Werror=all-warnings>)
   target_link_libraries(gemma4_gpu PUBLIC CUDA::cudart_static CUDA::cublas)
   target_link_libraries(gemma4_engine PUBLIC gemma4_gpu)
   target_compile_definitions(gemma4_engine PUBLIC G4_HAVE_GPU=1)
