@@ -32,6 +32,7 @@
 
 #define MV_WARPS 8                      /* warps per matvec block */
 #define MV_ROWS 2                       /* output rows per warp */
+#define MV_MIN_BLOCKS 2                 /* blocks per SM the registers must allow (at most 128 each) */
 #define MV_MAX_TOK 8                    /* more tokens go to the tiled products */
 #define MV_SHARED_MAX (48 * 1024)       /* bytes of activations a block may copy to shared memory */
 #define X_GROUP 32                      /* activations in shared memory: groups of 32 floats ... */
@@ -49,7 +50,7 @@
  * (ids not NULL, NT = 1) pair p = blockIdx.y reads matrix ids[p] (expert_stride
  * bytes apart; a negative id gives zeros) and activation row p / x_div. */
 template <int T, int NT>
-__global__ void __launch_bounds__(MV_WARPS *G4G_WARP)
+__global__ void __launch_bounds__(MV_WARPS *G4G_WARP, MV_MIN_BLOCKS)
     matvec_kernel(const uint8_t *w, size_t row_bytes, size_t expert_stride, const int32_t *ids, int n_out, int n_in,
                   const float *x, int x_div, bool x_in_shared, float *y) {
     constexpr int CH = g4q_traits<T>::chunk;
