@@ -10,6 +10,8 @@ if(G4_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES "80-real;89-real;90-real;90-virtual")
   endif()
   enable_language(CUDA)
+  # gemma4_engine was made before the default above existed; it links CUDA code.
+  set_property(TARGET gemma4_engine PROPERTY CUDA_ARCHITECTURES ${CMAKE_CUDA_ARCHITECTURES})
   find_package(CUDAToolkit REQUIRED)
   add_library(gemma4_gpu STATIC ${G4_GPU_SOURCES})
   set_target_properties(gemma4_gpu PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
@@ -17,7 +19,7 @@ if(G4_CUDA)
   target_include_directories(gemma4_gpu PRIVATE ${PROJECT_SOURCE_DIR}/engine ${PROJECT_SOURCE_DIR}/kernels)
   # The C flags (-Wshadow, -march) are not nvcc's: give it its own.
   target_compile_options(gemma4_gpu PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:-O3 -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter --Werror=all-warnings>)
+    $<$<COMPILE_LANGUAGE:CUDA>:-O3 -ftz=false -prec-div=true -prec-sqrt=true -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter --Werror=all-warnings>)
   target_link_libraries(gemma4_gpu PUBLIC CUDA::cudart_static CUDA::cublas)
   target_link_libraries(gemma4_engine PUBLIC gemma4_gpu)
   target_compile_definitions(gemma4_engine PUBLIC G4_HAVE_GPU=1)
