@@ -49,10 +49,6 @@ typedef struct {
     float *part_acc;  /* [split][row][d] */
 } attention_args;
 
-static bool use_device(g4g_device *dev) {
-    return g4g_ok(dev, cudaSetDevice(dev->index), "cudaSetDevice");
-}
-
 static __device__ float warp_sum(float v) {
     for (int o = G4G_WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o, G4G_WARP);
     return v;
@@ -315,7 +311,7 @@ extern "C" void g4g_attention(g4g_device *dev, float *out, const float *q, int n
     const size_t fit = scratch ? scratch_bytes / per_split : 0;
     const int cap = split_cap(n_tok, nq);
     const int n_splits = fit >= 2 ? (fit < (size_t)cap ? (int)fit : cap) : 1;
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
 
     float *part = (float *)scratch;
     const long long rows_total = (long long)n_tok * nq;

@@ -40,11 +40,6 @@ void g4g_clear_error(g4g_device *dev) {
     if (dev) dev->error[0] = '\0';
 }
 
-/* Makes dev's GPU the calling thread's current one. */
-static bool use_device(g4g_device *dev) {
-    return g4g_ok(dev, cudaSetDevice(dev->index), "cudaSetDevice");
-}
-
 /* Refuses an operation that would wait for the host (or change memory) while a
  * graph is being recorded. */
 static bool not_recording(g4g_device *dev, const char *what) {
@@ -187,7 +182,7 @@ double g4g_peak_bandwidth(const g4g_device *dev) {
 /* ---- memory ---------------------------------------------------------------------- */
 
 void *g4g_alloc(g4g_device *dev, size_t bytes) {
-    if (!not_recording(dev, "g4g_alloc") || !use_device(dev)) return NULL;
+    if (!not_recording(dev, "g4g_alloc") || !g4g_use(dev)) return NULL;
     void *p = NULL;
     char what[96];
     snprintf(what, sizeof what, "cudaMalloc of %zu bytes", bytes);
@@ -196,12 +191,12 @@ void *g4g_alloc(g4g_device *dev, size_t bytes) {
 }
 
 void g4g_free(g4g_device *dev, void *p) {
-    if (!p || !not_recording(dev, "g4g_free") || !use_device(dev)) return;
+    if (!p || !not_recording(dev, "g4g_free") || !g4g_use(dev)) return;
     g4g_ok(dev, cudaFree(p), "cudaFree");
 }
 
 void *g4g_host_alloc(g4g_device *dev, size_t bytes) {
-    if (!not_recording(dev, "g4g_host_alloc") || !use_device(dev)) return NULL;
+    if (!not_recording(dev, "g4g_host_alloc") || !g4g_use(dev)) return NULL;
     void *p = NULL;
     char what[96];
     snprintf(what, sizeof what, "cudaMallocHost of %zu bytes", bytes);
@@ -210,12 +205,12 @@ void *g4g_host_alloc(g4g_device *dev, size_t bytes) {
 }
 
 void g4g_host_free(g4g_device *dev, void *p) {
-    if (!p || !not_recording(dev, "g4g_host_free") || !use_device(dev)) return;
+    if (!p || !not_recording(dev, "g4g_host_free") || !g4g_use(dev)) return;
     g4g_ok(dev, cudaFreeHost(p), "cudaFreeHost");
 }
 
 int g4g_upload(g4g_device *dev, void *dst, const void *host_src, size_t bytes) {
-    if (!not_recording(dev, "g4g_upload") || !use_device(dev)) return -1;
+    if (!not_recording(dev, "g4g_upload") || !g4g_use(dev)) return -1;
     if (bytes == 0) return 0;
     if (!g4g_ok(dev, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, dev->stream), "upload") ||
         !g4g_ok(dev, cudaStreamSynchronize(dev->stream), "upload (waiting for the copy)"))
@@ -224,12 +219,12 @@ int g4g_upload(g4g_device *dev, void *dst, const void *host_src, size_t bytes) {
 }
 
 void g4g_upload_async(g4g_device *dev, void *dst, const void *host_src, size_t bytes) {
-    if (bytes == 0 || !use_device(dev)) return;
+    if (bytes == 0 || !g4g_use(dev)) return;
     g4g_ok(dev, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, dev->stream), "upload_async");
 }
 
 int g4g_download(g4g_device *dev, void *host_dst, const void *src, size_t bytes) {
-    if (!not_recording(dev, "g4g_download") || !use_device(dev)) return -1;
+    if (!not_recording(dev, "g4g_download") || !g4g_use(dev)) return -1;
     if (bytes == 0) return 0;
     /* the copy is enqueued behind every earlier op, so it reads their results */
     if (!g4g_ok(dev, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, dev->stream), "download") ||
@@ -239,17 +234,17 @@ int g4g_download(g4g_device *dev, void *host_dst, const void *src, size_t bytes)
 }
 
 void g4g_copy(g4g_device *dev, void *dst, const void *src, size_t bytes) {
-    if (bytes == 0 || !use_device(dev)) return;
+    if (bytes == 0 || !g4g_use(dev)) return;
     g4g_ok(dev, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, dev->stream), "copy");
 }
 
 void g4g_zero(g4g_device *dev, void *dst, size_t bytes) {
-    if (bytes == 0 || !use_device(dev)) return;
+    if (bytes == 0 || !g4g_use(dev)) return;
     g4g_ok(dev, cudaMemsetAsync(dst, 0, bytes, dev->stream), "zero");
 }
 
 int g4g_sync(g4g_device *dev) {
-    if (!not_recording(dev, "g4g_sync") || !use_device(dev)) return -1;
+    if (!not_recording(dev, "g4g_sync") || !g4g_use(dev)) return -1;
     g4g_ok(dev, cudaStreamSynchronize(dev->stream), "sync");
     return dev->error[0] ? -1 : 0;
 }
@@ -257,7 +252,7 @@ int g4g_sync(g4g_device *dev) {
 /* ---- graphs ---------------------------------------------------------------------- */
 
 int g4g_graph_begin(g4g_device *dev) {
-    if (!not_recording(dev, "g4g_graph_begin") || !use_device(dev)) return -1;
+    if (!not_recording(dev, "g4g_graph_begin") || !g4g_use(dev)) return -1;
     if (!g4g_ok(dev, cudaStreamBeginCapture(dev->stream, cudaStreamCaptureModeThreadLocal), "graph_begin"))
         return -1;
     dev->capturing = true;
@@ -273,7 +268,7 @@ int g4g_graph_end(g4g_device *dev, g4g_graph **out) {
         return -1;
     }
     dev->capturing = false;
-    if (!use_device(dev)) return -1;
+    if (!g4g_use(dev)) return -1;
     cudaGraph_t g = NULL;
     if (!g4g_ok(dev, cudaStreamEndCapture(dev->stream, &g), "graph_end")) {
         if (g) (void)cudaGraphDestroy(g);
@@ -302,7 +297,7 @@ int g4g_graph_end(g4g_device *dev, g4g_graph **out) {
 }
 
 void g4g_graph_launch(g4g_device *dev, g4g_graph *graph) {
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
     g4g_ok(dev, cudaGraphLaunch(graph->exec, dev->stream), "graph_launch");
 }
 

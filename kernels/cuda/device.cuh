@@ -33,6 +33,12 @@ void g4g_fail(g4g_device *dev, const char *fmt, ...) __attribute__((format(print
 /* Checks a runtime call's result; records and returns false on failure. */
 bool g4g_ok(g4g_device *dev, cudaError_t rc, const char *what);
 
+/* Makes dev's GPU the calling thread's current one: every entry point that
+ * launches, copies or allocates calls it first. */
+static inline bool g4g_use(g4g_device *dev) {
+    return g4g_ok(dev, cudaSetDevice(dev->index), "cudaSetDevice");
+}
+
 /* After a kernel launch: records a launch failure (bad configuration, no device). */
 #define G4G_LAUNCHED(dev, what) g4g_ok((dev), cudaGetLastError(), (what))
 

@@ -44,7 +44,7 @@ static void launch_embed(g4g_device *dev, const g4k_matrix *table, const int32_t
 }
 
 void g4g_embed(g4g_device *dev, const g4k_matrix *table, const int32_t *ids, int n, float scale, float *out) {
-    if (!dev || !table || n <= 0) return;
+    if (!dev || !table || n <= 0 || !g4g_use(dev)) return;
     const char *why = g4q_matrix_error(table, 0);
     if (why) {
         g4g_fail(dev, "embed: %s (type %d, %lld x %lld)", why, (int)table->type, (long long)table->n_out,

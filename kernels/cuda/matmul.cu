@@ -407,7 +407,7 @@ bool g4g_supports(enum g4_type type) {
 }
 
 void g4g_matmul(g4g_device *dev, const g4k_matrix *w, const float *x, int n_tok, float *y) {
-    if (!dev || !w || n_tok <= 0 || w->n_out <= 0) return;
+    if (!dev || !w || n_tok <= 0 || w->n_out <= 0 || !g4g_use(dev)) return;
     const char *why = g4q_matrix_error(w, 0);
     if (why) {
         g4g_fail(dev, "matmul: %s (type %d, %lld x %lld)", why, (int)w->type, (long long)w->n_out,
@@ -421,7 +421,7 @@ void g4g_matmul(g4g_device *dev, const g4k_matrix *w, const float *x, int n_tok,
 
 void g4g_matmul_experts(g4g_device *dev, const g4k_matrix *w0, size_t expert_stride, const int32_t *ids,
                         int n_pairs, const float *x, int x_div, float *y) {
-    if (!dev || !w0 || n_pairs <= 0 || w0->n_out <= 0) return;
+    if (!dev || !w0 || n_pairs <= 0 || w0->n_out <= 0 || !g4g_use(dev)) return;
     const char *why = g4q_matrix_error(w0, expert_stride);
     if (why) {
         g4g_fail(dev, "matmul_experts: %s (type %d, %lld x %lld)", why, (int)w0->type, (long long)w0->n_out,

@@ -19,10 +19,6 @@
 #define FLAT_THREADS 256       /* threads of an element-wise kernel */
 #define FLAT_MAX_BLOCKS 65536  /* grid-stride loops beyond this many blocks */
 
-static bool use_device(g4g_device *dev) {
-    return g4g_ok(dev, cudaSetDevice(dev->index), "cudaSetDevice");
-}
-
 /* Blocks of a grid-stride loop over n items. */
 static unsigned flat_blocks(long long n) {
     const unsigned b = g4g_blocks(n, FLAT_THREADS);
@@ -104,7 +100,7 @@ static __global__ void rmsnorm_kernel(float *y, const float *x, const float *w, 
 
 static void launch_rmsnorm(g4g_device *dev, float *y, const float *x, const float *w, int dim, int n_rows, float eps,
                            bool add, const char *what) {
-    if (n_rows <= 0 || dim <= 0 || !use_device(dev)) return;
+    if (n_rows <= 0 || dim <= 0 || !g4g_use(dev)) return;
     rmsnorm_kernel<<<n_rows, ROW_THREADS, 0, dev->stream>>>(y, x, w, dim, eps, add);
     G4G_LAUNCHED(dev, what);
 }
@@ -161,7 +157,7 @@ extern "C" void g4g_norm_rope(g4g_device *dev, float *x, int n_tok, int n_heads,
         g4g_fail(dev, "norm_rope: %d tokens x %d heads is too many for one launch", n_tok, n_heads);
         return;
     }
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
     norm_rope_kernel<<<n_tok * n_heads, HEAD_THREADS, 0, dev->stream>>>(x, n_heads, d, w, eps, freq, pos);
     G4G_LAUNCHED(dev, "norm_rope");
 }
@@ -181,7 +177,7 @@ static __global__ void gelu_mul_kernel(float *out, int out_stride, const float *
 extern "C" void g4g_gelu_mul(g4g_device *dev, float *out, int out_stride, const float *g, int g_stride, const float *u,
                              int u_stride, int n_rows, int dim) {
     const long long n = (long long)n_rows * dim;
-    if (n_rows <= 0 || dim <= 0 || !use_device(dev)) return;
+    if (n_rows <= 0 || dim <= 0 || !g4g_use(dev)) return;
     gelu_mul_kernel<<<flat_blocks(n), FLAT_THREADS, 0, dev->stream>>>(out, out_stride, g, g_stride, u, u_stride, dim, n);
     G4G_LAUNCHED(dev, "gelu_mul");
 }
@@ -192,7 +188,7 @@ static __global__ void add_kernel(float *y, const float *x, long long n) {
 }
 
 extern "C" void g4g_add(g4g_device *dev, float *y, const float *x, int64_t n) {
-    if (n <= 0 || !use_device(dev)) return;
+    if (n <= 0 || !g4g_use(dev)) return;
     add_kernel<<<flat_blocks(n), FLAT_THREADS, 0, dev->stream>>>(y, x, n);
     G4G_LAUNCHED(dev, "add");
 }
@@ -203,7 +199,7 @@ static __global__ void scale_kernel(float *y, float s, long long n) {
 }
 
 extern "C" void g4g_scale(g4g_device *dev, float *y, float s, int64_t n) {
-    if (n <= 0 || !use_device(dev)) return;
+    if (n <= 0 || !g4g_use(dev)) return;
     scale_kernel<<<flat_blocks(n), FLAT_THREADS, 0, dev->stream>>>(y, s, n);
     G4G_LAUNCHED(dev, "scale");
 }
@@ -215,7 +211,7 @@ static __global__ void softcap_kernel(float *x, long long n, float cap) {
 }
 
 extern "C" void g4g_softcap(g4g_device *dev, float *x, int64_t n, float cap) {
-    if (n <= 0 || !use_device(dev)) return;
+    if (n <= 0 || !g4g_use(dev)) return;
     softcap_kernel<<<flat_blocks(n), FLAT_THREADS, 0, dev->stream>>>(x, n, cap);
     G4G_LAUNCHED(dev, "softcap");
 }
@@ -227,7 +223,7 @@ static __global__ void ple_combine_kernel(float *p, const float *e, float e_scal
 }
 
 extern "C" void g4g_ple_combine(g4g_device *dev, float *p, const float *e, float e_scale, float out_scale, int64_t n) {
-    if (n <= 0 || !use_device(dev)) return;
+    if (n <= 0 || !g4g_use(dev)) return;
     ple_combine_kernel<<<flat_blocks(n), FLAT_THREADS, 0, dev->stream>>>(p, e, e_scale, out_scale, n);
     G4G_LAUNCHED(dev, "ple_combine");
 }
@@ -243,7 +239,7 @@ static __global__ void gather_rows_kernel(float *dst, const float *src, const in
 
 extern "C" void g4g_gather_rows(g4g_device *dev, float *dst, const float *src, const int32_t *rows, int n, int dim) {
     const long long total = (long long)n * dim;
-    if (n <= 0 || dim <= 0 || !use_device(dev)) return;
+    if (n <= 0 || dim <= 0 || !g4g_use(dev)) return;
     gather_rows_kernel<<<flat_blocks(total), FLAT_THREADS, 0, dev->stream>>>(dst, src, rows, dim, total);
     G4G_LAUNCHED(dev, "gather_rows");
 }
@@ -262,7 +258,7 @@ static __global__ void scatter_add_rows_kernel(float *dst, const float *src, con
 extern "C" void g4g_scatter_add_rows(g4g_device *dev, float *dst, const float *src, const int32_t *rows,
                                      const float *weight, int n, int dim) {
     const long long total = (long long)n * dim;
-    if (n <= 0 || dim <= 0 || !use_device(dev)) return;
+    if (n <= 0 || dim <= 0 || !g4g_use(dev)) return;
     scatter_add_rows_kernel<<<flat_blocks(total), FLAT_THREADS, 0, dev->stream>>>(dst, src, rows, weight, dim, total);
     G4G_LAUNCHED(dev, "scatter_add_rows");
 }
@@ -288,7 +284,7 @@ extern "C" void g4g_kv_store(g4g_device *dev, float *const *k_cache, float *cons
         g4g_fail(dev, "kv_store: the cache ring must hold at least one position, not %d", ring);
         return;
     }
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
     kv_store_kernel<<<flat_blocks(n), FLAT_THREADS, 0, dev->stream>>>(k_cache, v_cache, k, v, kv_dim, seq, pos, ring, n);
     G4G_LAUNCHED(dev, "kv_store");
 }

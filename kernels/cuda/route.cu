@@ -20,10 +20,6 @@ typedef unsigned long long sel_key;
 #define TOPK_MAX_K 256
 #define COMBINE_THREADS 256
 
-static bool use_device(g4g_device *dev) {
-    return g4g_ok(dev, cudaSetDevice(dev->index), "cudaSetDevice");
-}
-
 static __device__ sel_key make_key(float v, int index) {
     unsigned u = __float_as_uint(v);
     if (v != v) u = 0;                    /* NaN: below -inf */
@@ -107,7 +103,7 @@ extern "C" void g4g_moe_route(g4g_device *dev, const float *logits, int n_tok, i
                  ROUTE_MAX_K, ROUTE_MAX_EXPERTS);
         return;
     }
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
     moe_route_kernel<<<n_tok, ROUTE_THREADS, 0, dev->stream>>>(logits, n_experts, k, expert_scale, ids, weights);
     G4G_LAUNCHED(dev, "moe_route");
 }
@@ -130,7 +126,7 @@ extern "C" void g4g_moe_combine(g4g_device *dev, float *out, const float *y, con
         g4g_fail(dev, "moe_combine: %d experts per token (at least 1)", k);
         return;
     }
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
     const unsigned blocks = g4g_blocks(n, COMBINE_THREADS);
     moe_combine_kernel<<<blocks < 65536 ? blocks : 65536, COMBINE_THREADS, 0, dev->stream>>>(out, y, w, k, dim, n);
     G4G_LAUNCHED(dev, "moe_combine");
@@ -236,7 +232,7 @@ extern "C" void g4g_top_k(g4g_device *dev, const float *x, int n_rows, int n, in
         g4g_fail(dev, "top_k: k = %d is not supported for rows of %d (1 <= k <= %d, k <= n)", k, n, TOPK_MAX_K);
         return;
     }
-    if (!use_device(dev)) return;
+    if (!g4g_use(dev)) return;
     if (k == 1)
         argmax_kernel<<<n_rows, TOPK_THREADS, 0, dev->stream>>>(x, n, ids, vals);
     else
