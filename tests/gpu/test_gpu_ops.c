@@ -1098,7 +1098,7 @@ static void test_errors(void **state) {
     float *dy = dput(sentinel, sizeof sentinel), *dx = dput(sentinel, sizeof sentinel);
 
     /* an unsupported weight type: an error, and y untouched */
-    uint8_t block[4 * 34] = {0};
+    uint8_t block[4 * 128] = {0}; /* 4 rows of 32 f32 (also used as 4 Q8_0-sized rows) */
     void *dblock = dput(block, sizeof block);
     g4k_matrix bad = {.type = G4_TYPE_Q8_0_R16, .n_in = 32, .n_out = 4, .row_bytes = 34, .data = dblock};
     g4g_matmul(dev, &bad, dx, 1, dy);
