@@ -160,10 +160,13 @@ elif [ ! -f "$PEER_DIR/libggml-cuda.so" ]; then
     PEER_NOTE="$PEER_DIR holds no libggml-cuda.so"
 else
     PEER_DIR=$(cd "$PEER_DIR" && pwd)
-    export LD_LIBRARY_PATH="$PEER_DIR:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$PEER_DIR:/usr/local/cuda/lib64:/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export CUDA_CACHE_MAXSIZE=4294967296   # keep what the driver compiles from PTX for the next runs
+    # llama.cpp skips a backend it cannot load and runs on the CPU without a word
+    missing=$(ldd "$PEER_DIR/libggml-cuda.so" 2>&1 | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p' | tr '\n' ' ')
+    [ -z "$missing" ] || PEER_NOTE="its libggml-cuda.so needs ${missing% } (not found)"
     # lref prints its usage (exit 2) when it can start at all; rebuild it here if not
-    if ! { "$PEER_DIR/lref" 2>&1 || true; } | grep -q usage; then
+    if [ -z "$PEER_NOTE" ] && ! { "$PEER_DIR/lref" 2>&1 || true; } | grep -q usage; then
         echo "peer: the staged lref does not start here; rebuilding it" >&2
         if ! command -v cc >/dev/null || ! build_lref "$PEER_DIR" >&2; then PEER_NOTE="lref does not start and cannot be rebuilt"; fi
     fi
