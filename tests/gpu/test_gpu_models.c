@@ -316,7 +316,8 @@ static int by_name(const void *a, const void *b) { return strcmp(((const fixture
 
 /* Loads every fixtures/models/<name>/ with model.gguf, golden.json and logits.f32. */
 static int load_fixtures(const char *shared, fixture *out, int cap) {
-    const char *root = tu_path("%s/fixtures/models", shared);
+    char root[4096]; /* not a tu_path buffer: those rotate */
+    snprintf(root, sizeof root, "%s/fixtures/models", shared);
     DIR *d = opendir(root);
     if (!d) return 0;
     int n = 0;
@@ -327,7 +328,7 @@ static int load_fixtures(const char *shared, fixture *out, int cap) {
         if (stat(tu_path("%s/%s/model.gguf", root, e->d_name), &st) != 0) continue;
         fixture *f = &out[n];
         memset(f, 0, sizeof *f);
-        snprintf(f->name, sizeof f->name, "%s", e->d_name);
+        snprintf(f->name, sizeof f->name, "%.63s", e->d_name); /* the length was checked above */
         f->gold = malloc(sizeof *f->gold);
         size_t bytes = 0;
         if (!f->gold || mu_read_golden(tu_path("%s/%s/golden.json", root, f->name), f->gold) != 0) {
