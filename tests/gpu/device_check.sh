@@ -88,13 +88,14 @@ GEN_PID=$!
 
 # ---- the GPU tests ---------------------------------------------------------------------------
 note "== ctest -L gpu at $(elapsed) s"
-(cd "$BUILD" && timeout 180 ctest -L gpu --output-on-failure --timeout 170) >"$LOGS/ctest.log" 2>&1
+# -V: every test's output, the measured errors ("# ...") too
+(cd "$BUILD" && timeout 180 ctest -L gpu -V --timeout 170) >"$LOGS/ctest.log" 2>&1
 CTEST_RC=$?
-grep -E '^ *[0-9]+/[0-9]+ Test|tests passed|tests failed|^# ' "$LOGS/ctest.log" | tee -a "$SUMMARY"
+grep -E '^ *[0-9]+/[0-9]+ Test|tests passed|tests failed|^[0-9]+: (# |no GPU|no fixtures|ERROR)' "$LOGS/ctest.log" | tee -a "$SUMMARY"
 note "   ctest rc $CTEST_RC$([ "$CTEST_RC" = 124 ] && echo ' (timed out after 180 s)') at $(elapsed) s"
 if grep -q 'Skipped' "$LOGS/ctest.log"; then   # on a GPU machine a skip is a failure to look at
     note "   WARNING: GPU tests skipped on the GPU machine; their reason:"
-    grep -E '^(no GPU|no fixtures)' "$LOGS/ctest.log" | tee -a "$SUMMARY"
+    grep -E '^[0-9]+: (no GPU|no fixtures)' "$LOGS/ctest.log" | tee -a "$SUMMARY"
     [ "$CTEST_RC" != 0 ] || CTEST_RC=77
 fi
 
@@ -112,8 +113,20 @@ if [ -f "$PEER/libggml-cuda.so" ]; then PEER_OPT=(--peer-dir "$PEER"); note "   
 else note "   peer: not staged (see tests/bench/gpu.sh's header)"; fi
 
 # ---- the bench -------------------------------------------------------------------------------
-wait "$GEN_PID"
+while kill -0 "$GEN_PID" 2>/dev/null && [ "$(left)" -gt 150 ]; do sleep 2; done
+if kill -0 "$GEN_PID" 2>/dev/null; then   # leave the bench its time: stop the generator and its g4gen
+    pkill -P "$GEN_PID" g4gen 2>/dev/null
+    kill "$GEN_PID" 2>/dev/null
+    note "   g4gen stopped at $(elapsed) s to leave the bench its time"
+fi
+wait "$GEN_PID" 2>/dev/null
 note "== models generated at $(elapsed) s: $(grep -c 'g4gen:.*->' "$LOGS/gen.log") of ${#ROWS[@]} ($(du -sh "$MODELS" | cut -f1))"
+ready=()
+for row in "${ROWS[@]}"; do
+    IFS=: read -r shape type layers <<<"$row"
+    if [ -f "$MODELS/$shape-$type${layers:+-l$layers}.gguf.ok" ]; then ready+=("$row"); else note "   $row: no model (see gen.log)"; fi
+done
+ROWS=("${ready[@]}")
 TABLE=$LOGS/bench.md
 : >"$TABLE"
 for row in "${ROWS[@]}"; do
