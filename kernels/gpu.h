@@ -124,8 +124,8 @@ void g4g_kv_store(g4g_device *dev, float *const *k_cache, float *const *v_cache,
  * token t, head h attends to positions first..pos[t] of sequence seq[t], where
  * first = max(0, pos[t] - window + 1) (window 0: from position 0), reading position
  * j from slot j % ring of k_cache[seq[t]] / v_cache[seq[t]], kv head h / (nq / nkv).
- * q and out are [n_tok][nq * d]; d is 256 or 512 for Gemma 4 (any multiple of 32 up
- * to 512 works). scratch holds g4g_attention_scratch_size(n_tok, nq, d, max_span)
+ * q and out are [n_tok][nq * d]; d is 256 or 512 for Gemma 4 (any size up to 512
+ * works; the test models have 16 and 32). scratch holds g4g_attention_scratch_size(n_tok, nq, d, max_span)
  * bytes, where no span is longer than max_span keys. The launch shape depends only
  * on the arguments, never on the positions, so a graph can replay it. */
 void g4g_attention(g4g_device *dev, float *out, const float *q, int n_tok, int nq, int nkv, int d,

@@ -292,8 +292,8 @@ extern "C" void g4g_attention(g4g_device *dev, float *out, const float *q, int n
                  nkv, ROWS_MAX);
         return;
     }
-    if (d < G4G_WARP || d > D_MAX || d % G4G_WARP) {
-        g4g_fail(dev, "attention: head size %d is not supported (a multiple of 32 up to %d)", d, D_MAX);
+    if (d < 1 || d > D_MAX) { /* lanes and columns past d idle: any size up to D_MAX */
+        g4g_fail(dev, "attention: head size %d is not supported (1 to %d)", d, D_MAX);
         return;
     }
     if (ring < 1 || window < 0) {
