@@ -7,21 +7,26 @@
 #
 # The machine is bare: no network, no apt, and very likely none of the -dev
 # libraries CMakeLists.txt asks pkg-config for (maybe not even pkg-config). So a
-# session with a GPU, in the checkout that calls the device tool:
-#   1. tests/gpu/stage_deps.sh
+# session with a GPU works in the checkout that calls the device tool (the
+# session's own: the tool sends that one, whichever worktree calls it):
+#   1. here, once per checkout (about 2 minutes):  tests/gpu/stage_deps.sh
 #        downloads the debs of those libraries, their runtime libraries and pkgconf
-#        into .g4deps/ (about 23 MiB, trimmed), copies the fixtures the check reads
-#        (models without their safetensors, the real vocabulary: about 25 MiB) into
-#        shared/fixtures, ignores both through .git/info/exclude and prints what a
-#        call carries (about 51 MiB of the 64; it fails if over). Once per checkout.
-#   2. device run: bash tests/gpu/device_check.sh
-#        carry [".g4deps", "shared"], timeout_s 570; then read summary.txt (and
-#        build.log, ctest.log, bench.md) from the files that come back.
-#   3. optional, before 2, the peer (CUDA llama.cpp, too big for one call): stage it
-#      as tests/bench/gpu.sh's header says (--stage-peer, then one call per part,
-#      each carrying one .g4peer/peer-cuda.tgz.part-* alone and copying it to
-#      /tmp/g4peer-parts, within the 30 s the machine stays warm); the check joins
-#      the parts it finds there. Without them the table says "peer: not staged".
+#        into .g4deps/ (64 debs, about 23 MiB trimmed), copies the fixtures the check
+#        reads (models without their safetensors, the real vocabulary: about 25 MiB)
+#        into shared/fixtures, ignores both through .git/info/exclude and prints what
+#        a call carries (about 51 MiB of the 64; it fails if over).
+#   2. optional, the peer (CUDA llama.cpp), whose parts are 56 MiB each: steps 1-3
+#      of tests/bench/gpu.sh's header (--stage-peer, then one call per part, each
+#      carrying one .g4peer/peer-cuda.tgz.part-* and copying it to /tmp/g4peer-parts,
+#      each call within the 30 s the machine stays warm after the one before, and
+#      step 3 below too). shared/ travels with every call: move it out of the
+#      checkout during these calls (56 + 25 MiB is over 64) and back before step 3.
+#      Without the parts the table says "peer: not staged".
+#   3. device run: command  bash tests/gpu/device_check.sh
+#                  carry    [".g4deps", "shared"]      timeout_s 570
+#      then read summary.txt (build.log, smoke.log, ctest.log, gen.log, bench.log,
+#      bench.md, deps.log when not empty) from the files that come back. Exit 0: all
+#      passed; 77: no GPU seen (built, smoke-tested, nothing measured); else 1.
 # Here the script unpacks every .g4deps/*.deb with dpkg-deb -x (ar + tar where
 # dpkg-deb is missing) into /tmp/g4deps, never into /; rewrites the .pc files'
 # /usr paths to /tmp/g4deps/usr; points absolute symbolic links into that tree;
@@ -50,7 +55,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 START=$(date +%s)
 BUDGET=470
 BUILD=$ROOT/build-gpu
@@ -141,6 +146,8 @@ stage_libraries() {
     have=$(getconf GNU_LIBC_VERSION 2>/dev/null | cut -d' ' -f2)
     if [ -n "$need" ] && [ -n "$have" ] && [ "$(printf '%s\n%s\n' "${need#GLIBC_}" "$have" | sort -V | tail -1)" != "$have" ]; then
         note "   WARNING: the staged libraries need $need, the machine has glibc $have: their loads may fail"
+    else
+        note "   the staged libraries need ${need:-no versioned glibc}, the machine has glibc ${have:-(unknown)}"
     fi
     note "   unpacked ${#debs[@]} debs into $DEPS$([ "$bad" = 0 ] || echo ", $bad failed")$([ "$ISOLATED" = 1 ] && echo ' (isolated: staged libraries and pkgconf alone)')"
 }
@@ -326,6 +333,7 @@ rm -rf "$MODELS"
 note ""
 note "== summary at $(elapsed) s: build ok, smoke $SMOKE, ctest rc $CTEST_RC, $([ "$HAVE_GPU" = 1 ] && echo "bench rows $(grep -c '^|' "$TABLE")" || echo 'no GPU: bench skipped')"
 [ ${#MISSING[@]} = 0 ] || note "   missing on this machine: ${MISSING[*]}"
+[ -s "$LOGS/deps.log" ] || rm -f "$LOGS/deps.log"   # at most 8 files come back from $OUT
 cat "$TABLE" | tee -a "$SUMMARY"
 if [ "$HAVE_GPU" != 1 ]; then exit 77; fi   # built and smoke-tested, nothing measured
 [ "$CTEST_RC" = 0 ] && [[ $SMOKE != FAILED* ]]

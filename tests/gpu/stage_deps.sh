@@ -50,6 +50,11 @@ done
 grep -q 'VERSION_CODENAME=bookworm' /etc/os-release ||
     echo "stage_deps.sh: warning: not Debian 12 (bookworm); the debs are this system's release" >&2
 
+# DEST holds what this script put there and nothing else: never empty another folder
+if [ -e "$DEST" ] && find "$DEST" -mindepth 1 ! -name '*.deb' ! -name PACKAGES | grep -q .; then
+    die "$DEST holds files other than debs: not emptying it (choose another --dir)"
+fi
+
 # The packages the build asks for by name; the rest is their dependency closure.
 ROOTS=(libjansson-dev libncurses-dev libreadline-dev libcmark-gfm-dev libcmark-gfm-extensions-dev
     libcurl4-openssl-dev libssl-dev libmicrohttpd-dev liblua5.4-dev libxml2-dev libcmocka-dev
@@ -136,6 +141,9 @@ case $DEST in "$ROOT"/*) ignore_in_git "${DEST#"$ROOT"/}" ;; esac
 # ---- the fixtures the GPU check reads ------------------------------------------------------
 if [ "$FIXTURES" = 1 ]; then
     [ -d "$SHARED_SRC/fixtures/models" ] || die "no fixtures at $SHARED_SRC/fixtures (--shared DIR, or --no-fixtures)"
+    [ ! -L "$ROOT/shared" ] && [ ! -L "$ROOT/shared/fixtures" ] ||
+        die "$ROOT/shared is a link (to the reference folder?): a device call needs a copy there, remove the link first"
+    [ "$(realpath "$SHARED_SRC")" != "$(realpath -m "$ROOT/shared")" ] || die "--shared names the copy itself"
     rm -rf "$ROOT/shared/fixtures"
     mkdir -p "$ROOT/shared/fixtures/vocab"
     for model in "$SHARED_SRC"/fixtures/models/*/; do
