@@ -10,6 +10,11 @@
  * different __syncthreads, a shuffle whose mask names a lane that ended or is
  * elsewhere, and a block whose threads all wait but no barrier can complete.
  *
+ * Two schedules (G4_GPU_EMU_SCHEDULE): "round-robin" (the default) resumes ready
+ * threads in the order they became ready; "warp" always resumes the lowest ready
+ * thread, so that one warp runs as far as it can before the next starts: a
+ * missing __syncthreads between warps then shows as a wrong result.
+ *
  * Coroutines switch with a few instructions on x86-64 (callee-saved registers
  * and the stack pointer) and with ucontext elsewhere; under AddressSanitizer the
  * stack switches are announced to it. */
@@ -166,8 +171,10 @@ struct grid_run {
     int n_threads;
     std::vector<emu_thread> threads;
     std::vector<warp_state> warps;
-    std::vector<int> queue; /* ring of runnable threads */
+    bool warp_order;        /* the "warp" schedule */
+    std::vector<int> queue; /* round-robin: ring of ready threads */
     size_t q_head, q_count;
+    std::vector<uint64_t> ready_bits; /* warp order: bit t = thread t is ready */
     int current;
     int n_done;
     int sync_arrived;
@@ -221,15 +228,38 @@ void kernel_fail(const grid_run *g, const char *fmt, ...) {
 }
 
 void push(grid_run *g, int t) {
-    g->queue[(g->q_head + g->q_count) % g->queue.size()] = t;
+    if (g->warp_order)
+        g->ready_bits[(size_t)t / 64] |= (uint64_t)1 << (t % 64);
+    else
+        g->queue[(g->q_head + g->q_count) % g->queue.size()] = t;
     g->q_count++;
 }
 
 int pop(grid_run *g) {
+    g->q_count--;
+    if (g->warp_order) {
+        for (size_t i = 0;; i++)
+            if (g->ready_bits[i]) {
+                const int b = __builtin_ctzll(g->ready_bits[i]);
+                g->ready_bits[i] &= g->ready_bits[i] - 1;
+                return (int)(i * 64) + b;
+            }
+    }
     const int t = g->queue[g->q_head];
     g->q_head = (g->q_head + 1) % g->queue.size();
-    g->q_count--;
     return t;
+}
+
+/* G4_GPU_EMU_SCHEDULE: "warp", or round-robin (unset, empty or "round-robin"). */
+bool warp_schedule() {
+    static const int chosen = [] {
+        const char *s = getenv("G4_GPU_EMU_SCHEDULE");
+        if (!s || !*s || strcmp(s, "round-robin") == 0) return 0;
+        if (strcmp(s, "warp") == 0) return 1;
+        fprintf(stderr, "g4emu: G4_GPU_EMU_SCHEDULE is \"%s\": use \"round-robin\" or \"warp\"\n", s);
+        exit(2);
+    }();
+    return chosen == 1;
 }
 
 uint3 thread_coords(const grid_run *g, int t) {
@@ -459,7 +489,9 @@ void run_grid(const launch_config &cfg, const char *name, const char *file, int 
     g.n_threads = (int)(cfg.block.x * cfg.block.y * cfg.block.z);
     g.threads.resize((size_t)g.n_threads);
     g.warps.resize(((size_t)g.n_threads + 31) / 32);
+    g.warp_order = warp_schedule();
     g.queue.resize((size_t)g.n_threads);
+    g.ready_bits.assign(((size_t)g.n_threads + 63) / 64, 0);
     g.dyn_shared.resize(cfg.shared);
     now.block_dim = uint3{cfg.block.x, cfg.block.y, cfg.block.z};
     now.grid_dim = uint3{cfg.grid.x, cfg.grid.y, cfg.grid.z};
