@@ -156,6 +156,7 @@ struct emu_thread {
 
 struct warp_state {
     unsigned arrived;    /* lanes at the pending shuffle */
+    unsigned ended;      /* lanes whose thread has ended */
     unsigned mask;
     site where;
     shuffle_kind kind;
@@ -191,7 +192,7 @@ struct grid_run {
 __thread grid_run *running;
 
 bool same_site(site a, site b) {
-    return a.line == b.line && strcmp(a.file, b.file) == 0;
+    return a.line == b.line && (a.file == b.file || strcmp(a.file, b.file) == 0);
 }
 
 const char *base_name(const char *path) {
@@ -295,6 +296,7 @@ void wait_here(grid_run *g, thread_state state, site where, unsigned mask) {
         kernel_fail(g, "thread %d (lane %d) ended while lanes 0x%08x of its warp wait for it at %s (%s:%d)", t, lane,
                     w.arrived, shuffle_name(w.kind), base_name(w.where.file), w.where.line);
     me.state = DONE;
+    g->warps[(size_t)t / 32].ended |= 1u << lane;
     g->n_done++;
 #if G4EMU_ASAN
     __sanitizer_start_switch_fiber(NULL, g->sched_bottom, g->sched_size);
@@ -343,7 +345,7 @@ void run_block(grid_run *g) {
         g->threads[t].state = FRESH;
         g->threads[t].stack = NULL;
     }
-    for (warp_state &w : g->warps) w.arrived = 0, w.gen = 0;
+    for (warp_state &w : g->warps) w.arrived = 0, w.ended = 0, w.gen = 0;
     g->q_head = 0;
     g->q_count = 0;
     for (int t = 0; t < g->n_threads; t++) push(g, t);
@@ -423,10 +425,9 @@ uint64_t shuffle(site where, unsigned mask, uint64_t bits, shuffle_kind kind, in
     if (width < 1 || width > 32 || (width & (width - 1)))
         kernel_fail(g, "%s (%s:%d) with width %d (a power of two up to 32)", shuffle_name(kind), base_name(where.file),
                     where.line, width);
-    for (int l = 0; l < 32; l++)
-        if ((mask >> l & 1u) && g->threads[(size_t)warp * 32 + l].state == DONE)
-            kernel_fail(g, "thread %d reached %s (%s:%d) with mask 0x%08x, but lane %d of its warp has ended", t,
-                        shuffle_name(kind), base_name(where.file), where.line, mask, l);
+    if (mask & w.ended)
+        kernel_fail(g, "thread %d reached %s (%s:%d) with mask 0x%08x, but lane %d of its warp has ended", t,
+                    shuffle_name(kind), base_name(where.file), where.line, mask, __builtin_ctz(mask & w.ended));
     if (w.arrived == 0) {
         w.mask = mask;
         w.where = where;
@@ -443,14 +444,13 @@ uint64_t shuffle(site where, unsigned mask, uint64_t bits, shuffle_kind kind, in
     if (w.arrived != mask) {
         wait_here(g, AT_SHUFFLE, where, mask);
     } else { /* the last lane releases the others and goes on */
+        const unsigned waiting = w.arrived & ~(1u << lane);
         w.arrived = 0;
         w.gen++;
-        for (int l = 0; l < 32; l++) {
-            const int other = warp * 32 + l;
-            if (other != t && (mask >> l & 1u) && g->threads[(size_t)other].state == AT_SHUFFLE) {
-                g->threads[(size_t)other].state = READY;
-                push(g, other);
-            }
+        for (unsigned rest = waiting; rest; rest &= rest - 1) {
+            const int other = warp * 32 + __builtin_ctz(rest);
+            g->threads[(size_t)other].state = READY;
+            push(g, other);
         }
     }
     const int base = lane & ~(width - 1), last = base + width - 1;
