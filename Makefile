@@ -1,7 +1,8 @@
 # Makefile: the README's two commands.
 #   make test   installs missing Debian packages, builds (release with the CUDA
-#               backend where nvcc is, sanitizers, fuzzers, and the HIP backend
-#               for AMD), sets up the peer engine and runs every test
+#               backend where nvcc is, sanitizers, fuzzers, the HIP backend for
+#               AMD, and the CUDA kernels on an emulated GPU), sets up the peer
+#               engine and runs every test
 #   make bench  builds, sets up the peer and compares CPU speed with it (slow)
 #   make chat   builds and starts gemma4 (MODEL=path to choose the model)
 # CMake does the building; this file only strings the steps together.
@@ -21,7 +22,7 @@ DEB_PACKAGES := cmake make gcc pkg-config clang libclang-rt-14-dev git \
                 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user hipcc libamdhip64-dev
 DEB_COMMANDS := node:nodejs npm:npm
 
-.PHONY: all deps build test test-release test-asan test-fuzz test-hip peer bench chat clean
+.PHONY: all deps build test test-release test-asan test-fuzz test-hip test-emu peer bench chat clean
 
 all: build
 
@@ -84,7 +85,14 @@ test-hip: deps
 	  ./$(BUILD)-hip/gemma4 bench -m $(SHARED)/fixtures/models/dense-tiny/model.gguf -p 8 -n 4 -r 1 | grep '^device:'; \
 	fi
 
-test: test-release test-asan test-fuzz test-hip
+# The CUDA kernels on an emulated GPU (tests/gpu/emu: the CPU runs every thread
+# and checks barriers and shuffles): the GPU tests without a GPU.
+test-emu: deps
+	cmake -S . -B $(BUILD)-emu -DCMAKE_BUILD_TYPE=Release -DG4_GPU_EMU=ON -DG4_BLAS=OFF
+	cmake --build $(BUILD)-emu -j $(JOBS) --target gemma4 test_gpu_ops test_gpu_models gpu_quant_host
+	cd $(BUILD)-emu && ctest --output-on-failure -j 2 -L emu
+
+test: test-release test-asan test-fuzz test-hip test-emu
 
 # The chat UI on MODEL (a .gguf file, an HF directory or a hub id), else on the
 # config file's model, else on the default model (downloaded once into the HF cache).
@@ -92,4 +100,4 @@ chat: build
 	./$(BUILD)/gemma4 $(if $(MODEL),-m "$(MODEL)") $(ARGS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-hip
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-hip $(BUILD)-emu

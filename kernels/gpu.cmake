@@ -2,7 +2,16 @@
 #   G4_CUDA  kernels/cuda/*.cu with nvcc (CUDA language), cuBLAS for large products;
 #   G4_HIP   the same sources with hipcc through kernels/hip/cuda_to_hip.h, our own
 #            matrix-product kernels (Debian has no hipBLAS);
+#   G4_GPU_EMU  the same sources as C++ on the CPU (tests/gpu/emu): an emulated GPU
+#            that runs the kernels' threads as coroutines, for tests without a GPU;
 #   neither  kernels/gpu_none.c: no device, and g4g_open says how to get one.
+option(G4_GPU_EMU "Build the CUDA kernels for an emulated GPU on the CPU (tests/gpu/emu)" OFF)
+if(G4_GPU_EMU)
+  if(G4_HIP)
+    message(FATAL_ERROR "G4_GPU_EMU and G4_HIP exclude each other: choose one GPU backend")
+  endif()
+  set(G4_CUDA OFF CACHE BOOL "Build the CUDA backend (kernels/cuda)" FORCE)
+endif()
 file(GLOB G4_GPU_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cu)
 if(G4_CUDA)
   if(NOT CMAKE_CUDA_ARCHITECTURES)
@@ -48,6 +57,46 @@ elseif(G4_HIP)
   set_target_properties(gemma4_gpu PROPERTIES LINKER_LANGUAGE C)
   find_library(G4_AMDHIP64 amdhip64 REQUIRED)
   target_link_libraries(gemma4_gpu PUBLIC ${G4_AMDHIP64} stdc++)
+  target_link_libraries(gemma4_engine PUBLIC gemma4_gpu)
+  target_compile_definitions(gemma4_engine PUBLIC G4_HAVE_GPU=1)
+elseif(G4_GPU_EMU)
+  # tests/gpu/emu/rewrite.py turns launches and extern __shared__ arrays into C++
+  # (into the build folder, line numbers kept); the emulator's headers stand in for
+  # cuda_runtime.h, cublas_v2.h and cuda_bf16.h, and __CUDA_ARCH__ selects the
+  # kernels' device code paths. No contraction: the _rn intrinsics stay separate
+  # roundings, as on the GPU.
+  enable_language(CXX)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  set(G4_EMU_DIR ${PROJECT_SOURCE_DIR}/tests/gpu/emu)
+  set(G4_EMU_GEN ${CMAKE_BINARY_DIR}/emu)
+  file(GLOB G4_GPU_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cuh)
+  set(G4_EMU_OUTPUTS "")
+  foreach(src ${G4_GPU_SOURCES} ${G4_GPU_HEADERS})
+    get_filename_component(name ${src} NAME)
+    string(REGEX REPLACE "\\.cu$" ".cpp" name ${name})
+    list(APPEND G4_EMU_OUTPUTS ${G4_EMU_GEN}/${name})
+  endforeach()
+  add_custom_command(OUTPUT ${G4_EMU_OUTPUTS}
+    COMMAND Python3::Interpreter ${G4_EMU_DIR}/rewrite.py ${G4_EMU_GEN} ${G4_GPU_SOURCES} ${G4_GPU_HEADERS}
+    DEPENDS ${G4_EMU_DIR}/rewrite.py ${G4_GPU_SOURCES} ${G4_GPU_HEADERS}
+    COMMENT "Rewriting kernels/cuda for the emulated GPU" VERBATIM)
+  list(FILTER G4_EMU_OUTPUTS INCLUDE REGEX "\\.cpp$")
+  file(GLOB G4_EMU_SOURCES CONFIGURE_DEPENDS ${G4_EMU_DIR}/*.cpp)
+  add_library(gemma4_gpu STATIC ${G4_EMU_OUTPUTS} ${G4_EMU_SOURCES})
+  set_target_properties(gemma4_gpu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF
+    POSITION_INDEPENDENT_CODE ON)
+  target_include_directories(gemma4_gpu BEFORE PRIVATE ${G4_EMU_DIR})
+  target_include_directories(gemma4_gpu PRIVATE ${PROJECT_SOURCE_DIR}/engine ${PROJECT_SOURCE_DIR}/kernels)
+  target_compile_definitions(gemma4_gpu PRIVATE G4_GPU_EMU=1 __CUDA_ARCH__=900)
+  set(G4_EMU_FLAGS -ffp-contract=off -fno-strict-aliasing -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas)
+  if(G4_WERROR)
+    list(APPEND G4_EMU_FLAGS -Werror)
+  endif()
+  if(CMAKE_BUILD_TYPE STREQUAL "Release")
+    list(APPEND G4_EMU_FLAGS -O2 -march=native)
+  endif()
+  target_compile_options(gemma4_gpu PRIVATE ${G4_EMU_FLAGS})
+  target_link_libraries(gemma4_gpu PUBLIC Threads::Threads)
   target_link_libraries(gemma4_engine PUBLIC gemma4_gpu)
   target_compile_definitions(gemma4_engine PUBLIC G4_HAVE_GPU=1)
 else()
