@@ -182,8 +182,6 @@ g4_gpu *g4_gpu_new(const g4_model *m, const g4_kv_cache *kv, int n_ubatch, int n
     g->model = m;
     g->n_layers = placed_layers(c, n_layers);
     g->whole = g->n_layers == c->n_layers;
-    g->n_ubatch = n_ubatch;
-    g->n_seq = kv->n_seq;
     if (!(g->layer = calloc((size_t)(g->n_layers ? g->n_layers : 1), sizeof *g->layer))) {
         g4_error("out of memory");
         goto fail;
@@ -201,8 +199,6 @@ g4_gpu *g4_gpu_new(const g4_model *m, const g4_kv_cache *kv, int n_ubatch, int n
                  g->n_layers, g4g_name(g->dev), need / GIB, weights / GIB, cache / GIB, acts / GIB, free_bytes / GIB);
         goto fail;
     }
-    g->weight_bytes = weights;
-    g->cache_bytes = cache;
     if (g4_gpu_upload_weights(g) || alloc_rings(g, c, kv) || alloc_acts(g, c, n_ubatch, kv->n_ctx)) goto fail;
     if (g4g_sync(g->dev)) {
         g4_error("GPU: %s", g4g_error(g->dev));

@@ -198,7 +198,6 @@ static void head(g4_gpu *g, int rows, int first) {
     g4g_rmsnorm(dev, a->head_in, a->head_in, g->output_norm, c->hidden, rows, c->rms_eps);
     g4g_matmul(dev, &g->output, a->head_in, rows, out);
     if (c->softcap > 0.0f) g4g_softcap(dev, out, (int64_t)rows * (int64_t)V, c->softcap);
-    g->logit_rows = first + rows;
 }
 
 /* Everything the step puts on the stream, after the host filled the staging buffers. */
@@ -257,12 +256,8 @@ int g4_gpu_forward(g4_gpu *g, const g4_ubatch *ub, g4_workspace *ws) {
         int rc = enqueue_step(g, n, rows, first_row);
         if (g4g_graph_end(dev, &g->graph[n]) || rc) return g4_error("GPU: recording a step: %s", g4g_error(dev));
     }
-    if (replay) {
-        g4g_graph_launch(dev, g->graph[n]);
-        g->logit_rows = rows;
-    } else if (enqueue_step(g, n, rows, first_row)) {
-        return -1;
-    }
+    if (replay) g4g_graph_launch(dev, g->graph[n]);
+    else if (enqueue_step(g, n, rows, first_row)) return -1;
 
     if (!g->whole && g4g_download(dev, ws->x, g->act.x, (size_t)n * c->hidden * sizeof(float)))
         return g4_error("GPU: %s", g4g_error(dev));

@@ -64,7 +64,6 @@ typedef struct g4_gpu {
     const g4_model *model;
     int n_layers;                   /* layers on the GPU */
     bool whole;                     /* every layer: embedding and head here too */
-    int n_ubatch, n_seq;
     char where[256];                /* g4_context_device's line */
     /* weights */
     g4k_matrix embed, output, ple_model_proj;   /* when whole */
@@ -72,11 +71,9 @@ typedef struct g4_gpu {
     g4_gpu_layer *layer;            /* [n_layers] */
     void **blocks;                  /* every device allocation, freed together */
     size_t n_blocks, cap_blocks;
-    size_t weight_bytes, cache_bytes;
     g4_gpu_acts act;
     g4_gpu_staging host;
     g4g_graph *graph[G4_GPU_DECODE_MAX + 1];  /* decode steps of n tokens, every row's logits */
-    int logit_rows;                 /* rows of act.logits the last decode filled */
 } g4_gpu;
 
 /* gpu_context.c: opens device `device`, puts layers [0, n) there (n < 0: all;
