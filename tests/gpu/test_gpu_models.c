@@ -11,13 +11,14 @@
  * of these random models have a standard deviation of about 4):
  *   DECODE_TOL   1e-3, the CPU's own bound (tests/unit/test_model.c LOGIT_TOL):
  *                one token per g4_decode runs the f32 matrix-vector kernels.
- *   PREFILL_TOL  0.1: batched products round their inputs to bf16 for the tensor
- *                cores (up to 2^-9 relative per operand). The LM head alone then
- *                errs by about 0.0016 x the logit scale per logit (sqrt(2) operands
- *                x 2^-9 / sqrt(3)), so about 0.03 at 4.5 standard deviations over
- *                the 25k logits of a prompt, and the layers before it add about as
- *                much; 0.1 leaves room for that and still catches any indexing,
- *                caching or routing error, which moves logits by O(1).
+ *   PREFILL_TOL  1e-2: batched products go through the tensor-core path, where
+ *                quantized weights and their inputs are rounded to bf16 (2^-9
+ *                relative per operand). The fixtures are F32 and BF16, which take
+ *                the exact paths (SGEMM; BF16 weights with hi+lo activations): on
+ *                the emulated GPU every fixture stays within 3e-4, the CPU's own
+ *                error on dense-bf16. 1e-2 leaves room for cuBLAS's summation
+ *                order and still catches any indexing, caching or routing error,
+ *                which moves logits by O(1).
  * Runs that differ only in how tokens are batched may take either path for a
  * given row, so they are compared with PREFILL_TOL too. Every measured difference
  * is printed ("# ..."), so the margin can be read off a run. */
@@ -34,7 +35,7 @@
 #include <sys/stat.h>
 
 #define DECODE_TOL 1e-3
-#define PREFILL_TOL 0.1
+#define PREFILL_TOL 1e-2
 #define MAX_FIXTURES 32
 
 typedef struct {
