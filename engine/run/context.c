@@ -10,7 +10,6 @@
 #include "base/error.h"
 
 #include <math.h>
-
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,8 +110,9 @@ const float *g4_get_logits(g4_context *ctx, int i) {
 }
 
 /* The k best of x[0, n) in rank order (higher value, then lower index; NaN never),
- * by insertion into the sorted list of the best so far. */
-static int top_of_row(const float *x, int n, int k, int32_t *ids, float *vals) {
+ * by insertion into the sorted list of the best so far; -inf and id -1 fill the
+ * places of a row with fewer than k numbers. */
+static void top_of_row(const float *x, int n, int k, int32_t *ids, float *vals) {
     int m = 0;
     for (int i = 0; i < n; i++) {
         float v = x[i];
@@ -127,7 +127,6 @@ static int top_of_row(const float *x, int n, int k, int32_t *ids, float *vals) {
         ids[at] = i;
     }
     for (int i = m; i < k; i++) vals[i] = -INFINITY, ids[i] = -1;
-    return m;
 }
 
 int g4_get_top_logits(g4_context *ctx, int i, int k, int32_t *ids, float *vals) {
