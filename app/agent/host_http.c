@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define HTTP_MAX_REDIRECTS 5
 #define HTTP_HEADERS_CAP (64 * 1024)  /* bytes of response headers kept */
@@ -249,6 +250,10 @@ static int http_request(lua_State *L, bool post) {
     if (reason[0]) {
         free(t.body);
         free(t.headers);
+        /* curl's clock may fire a few ms before the call's deadline it was given:
+         * a timeout that close to the deadline is the deadline */
+        double left = sandbox_remaining_s(sb);
+        if (rc == CURLE_OPERATION_TIMEDOUT && left < 0.05) usleep((useconds_t)(left * 1e6) + 1000);
         sandbox_check(L);  /* a cancel or the call's deadline ends the script, not just the request */
         lua_pushnil(L);
         lua_pushfstring(L, "%s: %s", url, reason);
